@@ -1,0 +1,42 @@
+import { index, integer, pgTable, text } from "drizzle-orm/pg-core";
+import { accounts } from "./accounts.js";
+import { timestampTz, tokens } from "./columns.js";
+
+/** Content-addressed bytes, stored once whoever uploads them (SPEC 7), reference-counted. */
+export const blobs = pgTable("blobs", {
+  sha256: text("sha256").primaryKey(),
+  bytes: tokens("bytes").notNull(),
+  refCount: integer("ref_count").notNull().default(0),
+  createdAt: timestampTz("created_at").notNull().defaultNow(),
+});
+
+export type FileStatus = "processed" | "deleted";
+
+/** An account's view of a blob: ids never cross accounts. */
+export const files = pgTable(
+  "files",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    sha256: text("sha256")
+      .notNull()
+      .references(() => blobs.sha256),
+    filename: text("filename").notNull(),
+    purpose: text("purpose").notNull(),
+    bytes: tokens("bytes").notNull(),
+    mimeType: text("mime_type").notNull(),
+    extractedText: text("extracted_text"),
+    status: text("status").$type<FileStatus>().notNull().default("processed"),
+    createdAt: timestampTz("created_at").notNull().defaultNow(),
+    expiresAt: timestampTz("expires_at").notNull(),
+    deletedAt: timestampTz("deleted_at"),
+  },
+  (t) => [
+    index("files_account_idx").on(t.accountId, t.status),
+    index("files_account_sha_idx").on(t.accountId, t.sha256),
+  ],
+);
+
+export type FileRecord = typeof files.$inferSelect;

@@ -1,0 +1,7 @@
+// Where the test command's services are (scripts/test.sh exports these; the
+// defaults are this machine's own services for running vitest directly).
+export const testEnv = {
+  adminDatabaseUrl: process.env.SENTX_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+  redisUrl: process.env.SENTX_TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
+  clamdUrl: process.env.SENTX_TEST_CLAMD_URL ?? "tcp://127.0.0.1:3310",
+};
