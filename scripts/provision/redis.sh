@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# Redis for the tests: an existing server if it answers PING, otherwise a
+# throwaway redis-server on a free loopback port, killed on exit.
+# Exports SENTX_TEST_REDIS_URL.
+
+readonly REDIS_DEFAULT_URL="redis://127.0.0.1:6379"
+REDIS_PIDFILE=""   # set once a throwaway server was launched, so cleanup knows
+
+# redis-cli understands the whole URL (password, db); without it, a bare
+# RESP PING over bash's /dev/tcp is enough for an unauthenticated server.
+redis_answers() {
+  local url=$1 host port
+  if command -v redis-cli >/dev/null; then
+    [[ $(timeout 5 redis-cli -u "$url" ping 2>/dev/null) == PONG ]]
+    return
+  fi
+  read -r host port < <(url_host_port "$url" 6379) || return 1
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 5 bash -c '
+    exec 3<>"/dev/tcp/$0/$1" || exit 1
+    printf "PING\r\n" >&3
+    read -r -t 3 line <&3 || exit 1
+    [[ $line == +PONG* ]]' "$host" "$port" 2>/dev/null
+}
+
+redis_start_throwaway() {
+  local started port dir
+  started=$(now)
+  command -v redis-server >/dev/null || apt_install redis-server
+  port=$(free_port)
+  ensure_test_env_tmp
+  dir="$TEST_ENV_TMP/redis"
+  mkdir -p "$dir"
+  REDIS_PIDFILE="$dir/redis.pid"
+  # Nothing persisted: the data is worthless once the tests end.
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize yes --pidfile "$REDIS_PIDFILE" --dir "$dir" --logfile "$dir/redis.log" ||
+    die "redis-server failed to launch"
+  SENTX_TEST_REDIS_URL="redis://127.0.0.1:$port"
+  wait_until 30 redis_answers "$SENTX_TEST_REDIS_URL" || {
+    tail -n 20 "$dir/redis.log" >&2
+    die "throwaway redis-server did not answer PING within 30 s"
+  }
+  log "Redis: throwaway redis-server ($(redis-server --version | awk '{print $3}' | sed 's/^v=//')) at $SENTX_TEST_REDIS_URL, ready in $(elapsed_since "$started")"
+}
+
+# Called from the EXIT trap; safe to call when nothing was started.
+redis_stop_throwaway() {
+  [[ -n $REDIS_PIDFILE ]] || return 0
+  # The daemonized server writes its pidfile a moment after forking.
+  wait_until 5 test -s "$REDIS_PIDFILE" || return 0
+  local pid
+  pid=$(<"$REDIS_PIDFILE")
+  kill "$pid" 2>/dev/null || return 0
+  wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null
+  log "Redis: throwaway redis-server stopped"
+}
+
+provision_redis() {
+  if [[ -n ${SENTX_TEST_REDIS_URL:-} ]]; then
+    if redis_answers "$SENTX_TEST_REDIS_URL"; then
+      log "Redis: using configured SENTX_TEST_REDIS_URL ($(redact_url "$SENTX_TEST_REDIS_URL"))"
+      export SENTX_TEST_REDIS_URL
+      return
+    fi
+    log "Redis: configured SENTX_TEST_REDIS_URL ($(redact_url "$SENTX_TEST_REDIS_URL")) does not answer PING; starting a throwaway server"
+  elif redis_answers "$REDIS_DEFAULT_URL"; then
+    SENTX_TEST_REDIS_URL=$REDIS_DEFAULT_URL
+    log "Redis: using the machine's server at $REDIS_DEFAULT_URL"
+    export SENTX_TEST_REDIS_URL
+    return
+  else
+    log "Redis: nothing answers at $REDIS_DEFAULT_URL; starting a throwaway server"
+  fi
+  redis_start_throwaway
+  export SENTX_TEST_REDIS_URL
+}

@@ -1,0 +1,46 @@
+import type { Clock } from "./clock.js";
+import { DomainError } from "./errors.js";
+import { isApiKeyFormat, type Keys } from "./keys.js";
+import type { KeyUsageRecorder } from "./key-usage.js";
+import type { Account, ApiKey } from "./schema/index.js";
+
+/** Who is calling the API: the key and the account it belongs to. */
+export interface ApiCaller {
+  account: Account;
+  apiKey: ApiKey;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+const invalidKey = (message: string) => new DomainError("invalid_api_key", message);
+
+/** Shows a key the way OpenAI does in errors, without echoing the secret. */
+const maskKey = (key: string) => (key.length > 12 ? `${key.slice(0, 6)}…${key.slice(-4)}` : "***");
+
+export function createApiKeyAuth({ keys, clock, keyUsage }: { keys: Keys; clock: Clock; keyUsage: KeyUsageRecorder }) {
+  return {
+    async authenticate(authorization: string | undefined): Promise<ApiCaller> {
+      if (!authorization?.trim()) {
+        throw invalidKey(
+          "You didn't provide an API key. Send it in the Authorization header as `Authorization: Bearer sk-…`.",
+        );
+      }
+      const secret = BEARER.exec(authorization)?.[1];
+      if (!secret || !isApiKeyFormat(secret)) {
+        throw invalidKey("Malformed API key. Keys look like `sk-` followed by at least 32 letters and digits.");
+      }
+      const found = await keys.findBySecret(secret);
+      if (!found) throw invalidKey(`Incorrect API key provided: ${maskKey(secret)}.`);
+      const { apiKey, account } = found;
+      if (apiKey.status !== "active") throw invalidKey("This API key has been revoked.");
+      if (apiKey.expiresAt && apiKey.expiresAt <= clock.now()) throw invalidKey("This API key has expired.");
+      if (account.status === "suspended") {
+        throw new DomainError("account_suspended", "This account is suspended. Contact SentX support.");
+      }
+      keyUsage.touch(apiKey.id);
+      return found;
+    },
+  };
+}
+
+export type ApiKeyAuth = ReturnType<typeof createApiKeyAuth>;

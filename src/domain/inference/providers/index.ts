@@ -1,0 +1,25 @@
+import type { Dispatcher } from "undici";
+import type { ModelConfig } from "../model-table.js";
+import type { ChatProvider } from "../provider.js";
+import { createDemoProvider } from "./demo/demo-provider.js";
+import { withFailover } from "./failover.js";
+import { createOpenAICompatibleProvider } from "./openai-compatible/openai-compatible-provider.js";
+
+export interface ChatProviderDeps {
+  /** Keep-alive HTTP for the openai-compatible upstreams (infra/upstream-http). */
+  http: { dispatcher: Dispatcher };
+  /** Attempts in total per request, over all of the model's upstreams (config `upstreamMaxAttempts`). */
+  maxAttempts: number;
+  /** The demo provider's pause between streamed words. */
+  demoDelayMs?: number;
+}
+
+/** The provider for one model: its upstreams, in the configured order, behind failover (SPEC 9). */
+export function createChatProvider(model: ModelConfig, deps: ChatProviderDeps): ChatProvider {
+  const upstreams = model.upstreams.map((upstream) =>
+    upstream.provider === "demo"
+      ? createDemoProvider({ ...(deps.demoDelayMs !== undefined && { wordDelayMs: deps.demoDelayMs }) })
+      : createOpenAICompatibleProvider(upstream, { dispatcher: deps.http.dispatcher }),
+  );
+  return withFailover(upstreams, { maxAttempts: deps.maxAttempts });
+}

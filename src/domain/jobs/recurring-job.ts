@@ -1,0 +1,11 @@
+/**
+ * A job that runs on a fixed interval, independent of what runs it: the
+ * in-process scheduler (embedded mode) or a queue's repeatable job (production).
+ */
+export interface RecurringJob {
+  /** Unique among scheduled jobs; used in logs and as the queue's job name. */
+  name: string;
+  /** Pause between the end of one run and the start of the next. */
+  everyMs: number;
+  run(): Promise<void>;
+}

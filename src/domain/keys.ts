@@ -1,0 +1,112 @@
+import { createHash } from "node:crypto";
+import { and, count, eq, gt } from "drizzle-orm";
+import type { Clock } from "./clock.js";
+import type { Db } from "./db.js";
+import { DomainError } from "./errors.js";
+import { newId, randomBase62 } from "./ids.js";
+import { effectiveLimits } from "./limits/defaults.js";
+import { type Account, type ApiKey, accounts, apiKeys } from "./schema/index.js";
+
+// SPEC 4: `sk-` then at least 32 random base62 characters. 48 gives ~285 bits.
+const KEY_RANDOM_LENGTH = 48;
+const KEY_FORMAT = /^sk-[0-9A-Za-z]{32,}$/;
+const HOUR_MS = 3_600_000;
+
+/** Keys are long random secrets, so a fast hash is enough: no dictionary to attack. */
+export const hashApiKey = (key: string): string => createHash("sha256").update(key).digest("hex");
+
+export const isApiKeyFormat = (candidate: string): boolean => KEY_FORMAT.test(candidate);
+
+export interface CreateKeyInput {
+  accountId: string;
+  name: string;
+  allowedModels?: string[] | null;
+  expiresAt?: Date | null;
+}
+
+/** A key as everyone but its creator sees it: never the secret. */
+export type ApiKeyView = Omit<ApiKey, "hash">;
+
+export const toKeyView = ({ hash: _hash, ...view }: ApiKey): ApiKeyView => view;
+
+export function createKeys({ db, clock }: { db: Db; clock: Clock }) {
+  return {
+    /** Returns the full key: the only time it is ever available. */
+    async create(input: CreateKeyInput): Promise<{ key: string; apiKey: ApiKeyView }> {
+      const secret = `sk-${randomBase62(KEY_RANDOM_LENGTH)}`;
+      const now = clock.now();
+      const row = await db.transaction(async (tx) => {
+        // The account row lock serialises concurrent creations, so both caps are exact.
+        const [account] = await tx.select().from(accounts).where(eq(accounts.id, input.accountId)).for("update");
+        if (!account) throw new DomainError("not_found", `No account ${input.accountId}.`);
+        const limits = effectiveLimits(account.limits);
+        const [active] = await tx
+          .select({ n: count() })
+          .from(apiKeys)
+          .where(and(eq(apiKeys.accountId, account.id), eq(apiKeys.status, "active")));
+        if ((active?.n ?? 0) >= limits.maxActiveKeys) {
+          throw new DomainError(
+            "max_keys_reached",
+            `This account already has ${limits.maxActiveKeys} active keys. Revoke one to create another.`,
+          );
+        }
+        const [recent] = await tx
+          .select({ n: count() })
+          .from(apiKeys)
+          .where(and(eq(apiKeys.accountId, account.id), gt(apiKeys.createdAt, new Date(now.getTime() - HOUR_MS))));
+        if ((recent?.n ?? 0) >= limits.keyCreationsPerHour) {
+          throw new DomainError(
+            "rate_limit_exceeded",
+            `At most ${limits.keyCreationsPerHour} keys may be created per hour. Try again later.`,
+          );
+        }
+        const [created] = await tx
+          .insert(apiKeys)
+          .values({
+            id: newId.apiKey(),
+            accountId: account.id,
+            name: input.name,
+            hash: hashApiKey(secret),
+            displayPrefix: secret.slice(0, 7),
+            displaySuffix: secret.slice(-4),
+            allowedModels: input.allowedModels ?? null,
+            expiresAt: input.expiresAt ?? null,
+            createdAt: now,
+          })
+          .returning();
+        return created!;
+      });
+      return { key: secret, apiKey: toKeyView(row) };
+    },
+
+    async revoke(keyId: string, accountId?: string): Promise<ApiKeyView> {
+      const where = accountId ? and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)) : eq(apiKeys.id, keyId);
+      const [row] = await db
+        .update(apiKeys)
+        .set({ status: "revoked", revokedAt: clock.now() })
+        .where(and(where, eq(apiKeys.status, "active")))
+        .returning();
+      if (row) return toKeyView(row);
+      const [existing] = await db.select().from(apiKeys).where(where);
+      if (!existing) throw new DomainError("not_found", `No key ${keyId}.`);
+      return toKeyView(existing); // already revoked: revoking is idempotent
+    },
+
+    async list(accountId: string): Promise<ApiKeyView[]> {
+      const rows = await db.select().from(apiKeys).where(eq(apiKeys.accountId, accountId)).orderBy(apiKeys.createdAt);
+      return rows.map(toKeyView);
+    },
+
+    /** Finds the key and its account by secret; null when unknown. */
+    async findBySecret(secret: string): Promise<{ apiKey: ApiKey; account: Account } | null> {
+      const [row] = await db
+        .select({ apiKey: apiKeys, account: accounts })
+        .from(apiKeys)
+        .innerJoin(accounts, eq(accounts.id, apiKeys.accountId))
+        .where(eq(apiKeys.hash, hashApiKey(secret)));
+      return row ?? null;
+    },
+  };
+}
+
+export type Keys = ReturnType<typeof createKeys>;

@@ -1,0 +1,32 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { DomainError, isDomainError } from "../domain/errors.js";
+import type { Logger } from "../domain/logger.js";
+
+/** SPEC 8: the one error body of every /v1 and /api/v1 path. */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; code: string; param: string | null };
+}
+
+export const errorBody = (error: DomainError): OpenAIErrorBody => ({
+  error: { message: error.message, type: error.type, code: error.code, param: error.param },
+});
+
+export const renderError = (c: Context, error: DomainError) =>
+  c.json(errorBody(error), error.status as ContentfulStatusCode);
+
+/**
+ * Installed once as Hono's onError: domain errors render as themselves, anything
+ * else as a generic internal error; the original is logged, never sent.
+ */
+export function createErrorHandler(logger: Logger) {
+  return (error: Error, c: Context) => {
+    if (isDomainError(error)) return renderError(c, error);
+    if (error instanceof HTTPException && error.status < 500) {
+      return renderError(c, new DomainError("invalid_request_error", error.message || "Bad request."));
+    }
+    logger.error({ err: error, requestId: c.get("requestId" as never), path: c.req.path }, "unhandled error");
+    return renderError(c, new DomainError("internal_error", "The server had an error while processing your request."));
+  };
+}

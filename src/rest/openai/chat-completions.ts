@@ -1,0 +1,85 @@
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { ChatCall, ChatInput, ChatService } from "../../domain/inference/chat.js";
+import type { ChatMessage, TokenUsage } from "../../domain/inference/provider.js";
+import type { ApiCallerVariables } from "../api-key-auth.js";
+import { errorBody } from "../errors.js";
+import { readIdentity } from "../identity-headers.js";
+import { parseJsonBody } from "../json-body.js";
+import type { RequestIdVariables } from "../request-id.js";
+import { chatCompletionRequest, passThroughParams } from "./chat-schema.js";
+
+type Env = { Variables: RequestIdVariables & ApiCallerVariables };
+
+/** OpenAI's usage block; `cost_cents` only when the caller asked with X-Include-Cost: 1 (SPEC 2). */
+function usageBlock(usage: TokenUsage, costCents: number, includeCost: boolean) {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+    ...(includeCost && { cost_cents: costCents }),
+  };
+}
+
+const wantsCost = (c: Context) => ["1", "true"].includes(c.req.header("x-include-cost")?.trim().toLowerCase() ?? "");
+
+export function chatCompletionsHandler(chat: ChatService) {
+  return async (c: Context<Env>) => {
+    const body = await parseJsonBody(c, chatCompletionRequest);
+    const call: ChatCall = {
+      requestId: c.get("requestId"),
+      caller: c.get("caller"),
+      identity: readIdentity(c, body),
+      endpoint: "/v1/chat/completions",
+      startedAt: c.get("requestStartedAt"),
+    };
+    const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+    const input: ChatInput = {
+      model: body.model,
+      messages: body.messages as ChatMessage[],
+      ...(maxTokens !== undefined && { maxTokens }),
+      params: passThroughParams(body),
+    };
+    const includeCost = wantsCost(c);
+    // Aborted when the client goes away, which stops the upstream generation (SPEC 2).
+    const abort = new AbortController();
+    c.req.raw.signal.addEventListener("abort", () => abort.abort(), { once: true });
+
+    if (!body.stream) {
+      const result = await chat.complete(call, input, abort.signal);
+      return c.json({
+        id: result.id,
+        object: "chat.completion",
+        created: result.created,
+        model: result.model,
+        choices: result.choices,
+        usage: usageBlock(result.usage, result.costCents, includeCost),
+      });
+    }
+
+    const stream = await chat.stream(call, input, abort.signal);
+    const header = { id: stream.id, object: "chat.completion.chunk", created: stream.created, model: stream.model };
+    return streamSSE(c, async (sse) => {
+      sse.onAbort(() => abort.abort());
+      for await (const event of stream.events) {
+        if (sse.aborted) break;
+        switch (event.type) {
+          case "delta":
+            await sse.writeSSE({ data: JSON.stringify({ ...header, choices: event.choices }) });
+            break;
+          case "done":
+            // SPEC 2: the final chunk has empty choices and always carries usage.
+            await sse.writeSSE({
+              data: JSON.stringify({ ...header, choices: [], usage: usageBlock(event.usage, event.costCents, includeCost) }),
+            });
+            await sse.writeSSE({ data: "[DONE]" });
+            break;
+          case "failed":
+            // Headers are sent already; OpenAI's SDKs raise an APIError on an `error` event.
+            await sse.writeSSE({ data: JSON.stringify(errorBody(event.error)) });
+            break;
+        }
+      }
+    });
+  };
+}

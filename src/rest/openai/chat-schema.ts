@@ -1,0 +1,87 @@
+import { z } from "zod";
+
+// The OpenAI Chat Completions request, with OpenAI's ranges (SPEC 2). Unknown
+// fields are dropped, not rejected; the listed pass-through ones reach the upstream.
+
+const between = (name: string, min: number, max: number) =>
+  z
+    .number({ error: `${name} must be a number.` })
+    .min(min, { error: `${name} must be between ${min} and ${max}.` })
+    .max(max, { error: `${name} must be between ${min} and ${max}.` });
+
+const positiveInt = (name: string) =>
+  z.number({ error: `${name} must be an integer.` }).int({ error: `${name} must be an integer.` }).min(1, {
+    error: `${name} must be at least 1.`,
+  });
+
+const contentPart = z.looseObject({ type: z.string({ error: "Each content part needs a string type." }) });
+
+const message = z
+  .object({
+    role: z.enum(["system", "developer", "user", "assistant", "tool"], {
+      error: "role must be one of system, developer, user, assistant, tool.",
+    }),
+    content: z
+      .union([z.string(), z.array(contentPart)], { error: "content must be a string or an array of content parts." })
+      .nullable()
+      .optional(),
+    name: z.string().optional(),
+    tool_calls: z.array(z.unknown()).optional(),
+    tool_call_id: z.string().optional(),
+  })
+  .refine((m) => m.content != null || (m.role === "assistant" && m.tool_calls?.length), {
+    error: "content is required for this message.",
+    path: ["content"],
+  });
+
+export const chatCompletionRequest = z.object({
+  model: z.string({ error: "model is required." }).min(1, { error: "model is required." }),
+  messages: z.array(message, { error: "messages must be an array." }).min(1, { error: "messages must not be empty." }),
+  stream: z.boolean({ error: "stream must be a boolean." }).nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+  max_tokens: positiveInt("max_tokens").nullish(),
+  max_completion_tokens: positiveInt("max_completion_tokens").nullish(),
+  n: z.literal(1, { error: "Only n = 1 is supported." }).nullish(),
+  temperature: between("temperature", 0, 2).nullish(),
+  top_p: between("top_p", 0, 1).nullish(),
+  presence_penalty: between("presence_penalty", -2, 2).nullish(),
+  frequency_penalty: between("frequency_penalty", -2, 2).nullish(),
+  user: z.string({ error: "user must be a string." }).optional(),
+  user_name: z.string({ error: "user_name must be a string." }).optional(),
+  // Passed through unchanged to the upstream.
+  tools: z.array(z.unknown(), { error: "tools must be an array." }).optional(),
+  tool_choice: z.unknown().optional(),
+  parallel_tool_calls: z.boolean().optional(),
+  response_format: z.unknown().optional(),
+  stop: z.union([z.string(), z.array(z.string()).max(4)], { error: "stop must be a string or up to 4 strings." }).nullish(),
+  seed: z.number().int({ error: "seed must be an integer." }).nullish(),
+  logit_bias: z.record(z.string(), z.number()).nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
+});
+
+export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
+
+const PASS_THROUGH = [
+  "temperature",
+  "top_p",
+  "presence_penalty",
+  "frequency_penalty",
+  "tools",
+  "tool_choice",
+  "parallel_tool_calls",
+  "response_format",
+  "stop",
+  "seed",
+  "logit_bias",
+  "logprobs",
+  "top_logprobs",
+] as const;
+
+export function passThroughParams(request: ChatCompletionRequest): Record<string, unknown> {
+  const params: Record<string, unknown> = {};
+  for (const key of PASS_THROUGH) {
+    if (request[key] !== undefined && request[key] !== null) params[key] = request[key];
+  }
+  return params;
+}

@@ -1,0 +1,38 @@
+import type { Context } from "hono";
+import { DomainError } from "../../domain/errors.js";
+import type { ModelCatalog, ModelConfig } from "../../domain/inference/model-table.js";
+
+const isDemo = (model: ModelConfig) => model.upstreams.every((u) => u.provider === "demo");
+
+/** OpenAI's model object, plus SentX's own facts about the model. */
+function modelObject(model: ModelConfig, created: number) {
+  return {
+    id: model.id,
+    object: "model",
+    created,
+    owned_by: isDemo(model) ? "sentx-demo" : "sentx",
+    // SPEC 9: the demo provider is labelled as such.
+    demo: isDemo(model),
+    description: model.description ?? null,
+    context_window: model.contextWindow,
+    max_output_tokens: model.maxOutputTokens,
+    capabilities: model.capabilities,
+    pricing: {
+      input_cents_per_million_tokens: model.pricing.inputCentsPerMillion,
+      output_cents_per_million_tokens: model.pricing.outputCentsPerMillion,
+    },
+  };
+}
+
+export function modelsHandlers(catalog: ModelCatalog, startedAt: Date) {
+  const created = Math.floor(startedAt.getTime() / 1000);
+  return {
+    list: (c: Context) => c.json({ object: "list", data: catalog.list().map((m) => modelObject(m, created)) }),
+    get: (c: Context) => {
+      const id = c.req.param("id") ?? "";
+      const model = catalog.get(id);
+      if (!model) throw new DomainError("not_found", `The model '${id}' does not exist.`, "model");
+      return c.json(modelObject(model, created));
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { DomainError } from "../../src/domain/errors.js";
+import {
+  assertNoRemoteUrls,
+  assertSystemMessagesWithinLimit,
+  MAX_SYSTEM_CHARACTERS,
+  withSafetyPrompt,
+} from "../../src/domain/inference/chat-rules.js";
+import type { ChatMessage } from "../../src/domain/inference/provider.js";
+
+const thrown = (fn: () => void): DomainError => {
+  try {
+    fn();
+  } catch (e) {
+    return e as DomainError;
+  }
+  throw new Error("expected a DomainError");
+};
+
+describe("system message limit (SPEC 2)", () => {
+  it("accepts exactly 2,000 characters across system and developer messages", () => {
+    const messages: ChatMessage[] = [
+      { role: "system", content: "a".repeat(1500) },
+      { role: "developer", content: [{ type: "text", text: "b".repeat(500) }] },
+      { role: "user", content: "u".repeat(10_000) },
+    ];
+    expect(() => assertSystemMessagesWithinLimit(messages)).not.toThrow();
+  });
+
+  it("rejects 2,001 with system_message_too_long", () => {
+    const error = thrown(() =>
+      assertSystemMessagesWithinLimit([
+        { role: "system", content: "a".repeat(1000) },
+        { role: "system", content: "a".repeat(1001) },
+      ]),
+    );
+    expect(error.code).toBe("system_message_too_long");
+    expect(error.status).toBe(400);
+    expect(error.message).toContain(String(MAX_SYSTEM_CHARACTERS));
+  });
+
+  it("counts characters, not UTF-16 units: 2,000 emoji fit", () => {
+    expect(() => assertSystemMessagesWithinLimit([{ role: "system", content: "😀".repeat(2000) }])).not.toThrow();
+    expect(() => assertSystemMessagesWithinLimit([{ role: "system", content: "😀".repeat(2001) }])).toThrow(DomainError);
+  });
+});
+
+describe("URL schemes in content (SPEC 2)", () => {
+  const image = (url: string): ChatMessage => ({
+    role: "user",
+    content: [
+      { type: "text", text: "what is this?" },
+      { type: "image_url", image_url: { url } },
+    ],
+  });
+
+  it.each(["https://example.com/cat.png", "http://example.com/cat.png", "ftp://example.com/cat.png", "file:///etc/passwd"])(
+    "rejects %s with unsupported_url_scheme",
+    (url) => {
+      const error = thrown(() => assertNoRemoteUrls([image(url)]));
+      expect(error.code).toBe("unsupported_url_scheme");
+      expect(error.message).toContain("Use data: or Files API");
+      expect(error.param).toBe("messages[0].content[1].image_url.url");
+    },
+  );
+
+  it("accepts data: URLs and plain text", () => {
+    expect(() => assertNoRemoteUrls([image("data:image/png;base64,iVBORw0KGgo="), { role: "user", content: "hi" }])).not.toThrow();
+  });
+});
+
+describe("safety prompt", () => {
+  it("comes first, before the caller's own system message", () => {
+    const out = withSafetyPrompt("PLATFORM RULES", [
+      { role: "system", content: "caller system" },
+      { role: "user", content: "hi" },
+    ]);
+    expect(out.map((m) => m.content)).toEqual(["PLATFORM RULES", "caller system", "hi"]);
+    expect(out[0]!.role).toBe("system");
+  });
+});
