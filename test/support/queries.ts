@@ -1,21 +1,23 @@
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { Db } from "../../src/domain/db.js";
 import { accounts, conversations, endUsers, ledgerEntries, requests } from "../../src/domain/schema/index.js";
 
 /** Reads the money state of an account straight from the database, for invariant checks. */
-export async function moneyState(db: Db, accountId: string) {
-  const [account] = await db.select().from(accounts).where(eq(accounts.id, accountId));
-  const [sum] = await db
-    .select({ total: sql<string>`coalesce(sum(${ledgerEntries.amountCents}), 0)` })
-    .from(ledgerEntries)
-    .where(eq(ledgerEntries.accountId, accountId));
-  const usage = await db.select().from(ledgerEntries).where(eq(ledgerEntries.accountId, accountId));
-  return {
-    balanceCents: account!.balanceCents,
-    heldCents: account!.heldCents,
-    ledgerSumCents: Number(sum!.total),
-    usageEntries: usage.filter((e) => e.kind === "usage"),
-  };
+/** Reads the money state of an account in one snapshot, for invariant checks. */
+export function moneyState(db: Db, accountId: string) {
+  return db.transaction(
+    async (tx) => {
+      const [account] = await tx.select().from(accounts).where(eq(accounts.id, accountId));
+      const entries = await tx.select().from(ledgerEntries).where(eq(ledgerEntries.accountId, accountId));
+      return {
+        balanceCents: account!.balanceCents,
+        heldCents: account!.heldCents,
+        ledgerSumCents: entries.reduce((sum, e) => sum + e.amountCents, 0),
+        usageEntries: entries.filter((e) => e.kind === "usage"),
+      };
+    },
+    { isolationLevel: "repeatable read" },
+  );
 }
 
 export const requestRow = async (db: Db, requestId: string) =>

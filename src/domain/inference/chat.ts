@@ -20,7 +20,7 @@ import {
   type UpstreamChunk,
   UpstreamError,
 } from "./provider.js";
-import { countPromptTokens, countTextTokens } from "./tokens.js";
+import { countCompletionTokens, countPromptTokens } from "./tokens.js";
 
 /** A chat request after the surface has validated it. */
 export interface ChatInput {
@@ -85,6 +85,9 @@ interface PreparedChat {
 function toDomainError(error: unknown): DomainError {
   if (isDomainError(error)) return error;
   if (error instanceof UpstreamError) {
+    if (!error.beforeOutput) {
+      return new DomainError("upstream_error", "The model's upstream failed while answering; the answer is incomplete.");
+    }
     return error.kind === "unavailable"
       ? new DomainError("upstream_unavailable", "The model is unavailable right now. Try again shortly.")
       : new DomainError("upstream_error", `The model's upstream returned an error: ${error.message}`);
@@ -123,9 +126,14 @@ function outputTokenBudget(model: ModelConfig, promptTokens: number, requested: 
 const hasOutput = (choices: ChunkChoice[]): boolean =>
   choices.some((c) => Boolean(c.delta.content) || Boolean(c.delta.tool_calls?.length));
 
-/** Text whose tokens the upstream generated, for counting when it reports no usage. */
-const generatedText = (parts: Array<{ content?: string | null; tool_calls?: unknown[] }>): string =>
-  parts.map((p) => (p.content ?? "") + (p.tool_calls?.length ? JSON.stringify(p.tool_calls) : "")).join("");
+/** Tokens the upstream generated, counted by us when it reports no usage. */
+function countGenerated(parts: Array<{ content?: string | null; tool_calls?: unknown[] }>): number {
+  const text = parts.map((p) => p.content ?? "").join("");
+  const toolArguments = parts.flatMap((p) =>
+    (p.tool_calls ?? []).map((call) => (call as { function?: { arguments?: string } }).function?.arguments ?? ""),
+  );
+  return countCompletionTokens(text, toolArguments);
+}
 
 export function createChatService(deps: ChatServiceDeps) {
   const { catalog, billing, requestLog, clock, logger } = deps;
@@ -259,7 +267,7 @@ export function createChatService(deps: ChatServiceDeps) {
       }
       const usage = completion.usage ?? {
         promptTokens: prepared.promptTokens,
-        completionTokens: countTextTokens(generatedText(completion.choices.map((c) => c.message))),
+        completionTokens: countGenerated(completion.choices.map((c) => c.message)),
       };
       const costCents = await finish(prepared, { status: "succeeded", billable: true, usage });
       return { ...prepared.header, choices: completion.choices, usage, costCents };
@@ -286,7 +294,7 @@ export function createChatService(deps: ChatServiceDeps) {
         let outputBegan = false;
         let finished = false;
         const usageSoFar = (): TokenUsage =>
-          reported ?? { promptTokens: prepared.promptTokens, completionTokens: countTextTokens(generatedText(generated)) };
+          reported ?? { promptTokens: prepared.promptTokens, completionTokens: countGenerated(generated) };
         try {
           let status: RequestStatus = "succeeded";
           let failure: DomainError | undefined;

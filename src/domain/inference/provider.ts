@@ -17,7 +17,7 @@ export interface ChatMessage {
 }
 
 export interface UpstreamChatRequest {
-  /** The upstream's own model name. */
+  /** The public model id, for logs; each upstream sends its own configured model name. */
   model: string;
   messages: ChatMessage[];
   /** Already reduced to what the account's balance covers. */
