@@ -17,7 +17,6 @@ import {
   type CompletionChoice,
   type TokenUsage,
   type UpstreamChatRequest,
-  type UpstreamChunk,
   UpstreamError,
 } from "./provider.js";
 import { countCompletionTokens, countPromptTokens } from "./tokens.js";
@@ -252,19 +251,26 @@ export function createChatService(deps: ChatServiceDeps) {
     }
   }
 
-  const notBilled: TokenUsage = { promptTokens: 0, completionTokens: 0 };
+  /** Calls the upstream; a failure before any output releases the hold unbilled and is rethrown as a DomainError. */
+  async function callUpstream<T>(prepared: PreparedChat, signal: AbortSignal, call: (provider: ChatProvider) => Promise<T>): Promise<T> {
+    try {
+      return await call(deps.providerFor(prepared.model));
+    } catch (error) {
+      const failure = toDomainError(error);
+      await finish(prepared, {
+        status: signal.aborted ? "cancelled" : "failed",
+        billable: false,
+        usage: { promptTokens: 0, completionTokens: 0 },
+        error: failure,
+      });
+      throw failure;
+    }
+  }
 
   return {
     async complete(call: ChatCall, input: ChatInput, signal: AbortSignal): Promise<ChatCompletionResult> {
       const prepared = await prepareOrRecord(call, input, false);
-      let completion;
-      try {
-        completion = await deps.providerFor(prepared.model).complete(prepared.upstream, signal);
-      } catch (error) {
-        const failure = toDomainError(error);
-        await finish(prepared, { status: signal.aborted ? "cancelled" : "failed", billable: false, usage: notBilled, error: failure });
-        throw failure;
-      }
+      const completion = await callUpstream(prepared, signal, (provider) => provider.complete(prepared.upstream, signal));
       const usage = completion.usage ?? {
         promptTokens: prepared.promptTokens,
         completionTokens: countGenerated(completion.choices.map((c) => c.message)),
@@ -279,14 +285,7 @@ export function createChatService(deps: ChatServiceDeps) {
      */
     async stream(call: ChatCall, input: ChatInput, signal: AbortSignal): Promise<ChatStream> {
       const prepared = await prepareOrRecord(call, input, true);
-      let upstream: AsyncIterable<UpstreamChunk>;
-      try {
-        upstream = await deps.providerFor(prepared.model).stream(prepared.upstream, signal);
-      } catch (error) {
-        const failure = toDomainError(error);
-        await finish(prepared, { status: signal.aborted ? "cancelled" : "failed", billable: false, usage: notBilled, error: failure });
-        throw failure;
-      }
+      const upstream = await callUpstream(prepared, signal, (provider) => provider.stream(prepared.upstream, signal));
 
       async function* events(): AsyncGenerator<ChatStreamEvent> {
         const generated: ChunkChoice["delta"][] = [];

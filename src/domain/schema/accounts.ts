@@ -37,3 +37,9 @@ export const accounts = pgTable(
 );
 
 export type Account = typeof accounts.$inferSelect;
+
+/** The owning account of a row in another aggregate. */
+export const accountRef = () =>
+  text("account_id")
+    .notNull()
+    .references(() => accounts.id);

@@ -1,5 +1,5 @@
 import { index, pgTable, text } from "drizzle-orm/pg-core";
-import { accounts } from "./accounts.js";
+import { accountRef } from "./accounts.js";
 import { timestampTz } from "./columns.js";
 
 export type ApiKeyStatus = "active" | "revoked";
@@ -8,9 +8,7 @@ export const apiKeys = pgTable(
   "api_keys",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    accountId: accountRef(),
     name: text("name").notNull(),
     // SHA-256 of the full key; the key itself is never stored (SPEC 4).
     hash: text("hash").notNull().unique(),

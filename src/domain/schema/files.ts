@@ -1,5 +1,5 @@
 import { index, integer, pgTable, text } from "drizzle-orm/pg-core";
-import { accounts } from "./accounts.js";
+import { accountRef } from "./accounts.js";
 import { timestampTz, tokens } from "./columns.js";
 
 /** Content-addressed bytes, stored once whoever uploads them (SPEC 7), reference-counted. */
@@ -17,9 +17,7 @@ export const files = pgTable(
   "files",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    accountId: accountRef(),
     sha256: text("sha256")
       .notNull()
       .references(() => blobs.sha256),

@@ -1,5 +1,5 @@
 import { pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
-import { accounts } from "./accounts.js";
+import { accountRef } from "./accounts.js";
 import { cents, timestampTz, tokens } from "./columns.js";
 
 // SPEC 3: end users and conversations belong to one account and keep running totals.
@@ -16,9 +16,7 @@ export const endUsers = pgTable(
   "end_users",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    accountId: accountRef(),
     externalId: text("external_id").notNull(),
     displayName: text("display_name"),
     ...usageTotals(),
@@ -30,9 +28,7 @@ export const conversations = pgTable(
   "conversations",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    accountId: accountRef(),
     externalId: text("external_id").notNull(),
     endUserId: text("end_user_id").references(() => endUsers.id),
     ...usageTotals(),

@@ -1,5 +1,5 @@
 import { index, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
-import { accounts } from "./accounts.js";
+import { accountRef } from "./accounts.js";
 import { cents, timestampTz } from "./columns.js";
 
 export type LedgerEntryKind = "topup" | "usage" | "refund" | "grant" | "adjustment";
@@ -9,9 +9,7 @@ export const ledgerEntries = pgTable(
   "ledger_entries",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    accountId: accountRef(),
     kind: text("kind").$type<LedgerEntryKind>().notNull(),
     // Signed: credits positive, debits negative.
     amountCents: cents("amount_cents").notNull(),
@@ -36,9 +34,7 @@ export const holds = pgTable(
   "holds",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    accountId: accountRef(),
     requestId: text("request_id").notNull().unique(),
     amountCents: cents("amount_cents").notNull(),
     status: text("status").$type<HoldStatus>().notNull().default("active"),

@@ -1,5 +1,5 @@
 import { boolean, index, integer, pgTable, text } from "drizzle-orm/pg-core";
-import { accounts } from "./accounts.js";
+import { accountRef } from "./accounts.js";
 import { apiKeys } from "./api-keys.js";
 import { cents, timestampTz, tokens } from "./columns.js";
 import { conversations, endUsers } from "./identity.js";
@@ -11,9 +11,7 @@ export const requests = pgTable(
   "requests",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    accountId: accountRef(),
     apiKeyId: text("api_key_id").references(() => apiKeys.id),
     endpoint: text("endpoint").notNull(),
     model: text("model").notNull(),

@@ -1,5 +1,5 @@
 import { index, pgTable, text } from "drizzle-orm/pg-core";
-import { accounts } from "./accounts.js";
+import { accountRef } from "./accounts.js";
 import { timestampTz } from "./columns.js";
 
 /** Dashboard sign-in sessions: opaque tokens, stored hashed, with expiry (SPEC 11). */
@@ -7,9 +7,7 @@ export const dashboardSessions = pgTable(
   "dashboard_sessions",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    accountId: accountRef(),
     tokenHash: text("token_hash").notNull().unique(),
     createdAt: timestampTz("created_at").notNull().defaultNow(),
     expiresAt: timestampTz("expires_at").notNull(),
