@@ -71,4 +71,13 @@ provision_clamd
 log "type-checking (tsc --noEmit)"
 npx --no -- tsc --noEmit -p tsconfig.json
 log "running the test suite (vitest run${*:+ $*})"
-npx --no -- vitest run "$@"
+ensure_test_env_tmp
+results="$TEST_ENV_TMP/vitest.json"
+status=0
+npx --no -- vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+# One plain closing line, "N passed, N failed", that any CI reader understands.
+if [[ -s $results ]]; then
+  node -e 'const r = require(process.argv[1]);
+    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);' "$results"
+fi
+exit "$status"
