@@ -3,6 +3,7 @@ import type { Config } from "./config.js";
 import { createAccounts } from "./domain/accounts.js";
 import { createApiKeyAuth } from "./domain/auth.js";
 import { createBilling } from "./domain/billing.js";
+import { createCallerCache } from "./domain/caller-cache.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { DomainError } from "./domain/errors.js";
 import { createChatService } from "./domain/inference/chat.js";
@@ -12,11 +13,13 @@ import { createChatProvider } from "./domain/inference/providers/index.js";
 import { createKeyUsageRecorder } from "./domain/key-usage.js";
 import { createKeys } from "./domain/keys.js";
 import { createLedger } from "./domain/ledger.js";
+import { createRequestLimits } from "./domain/limits/request-limits.js";
 import type { Logger } from "./domain/logger.js";
 import { createRequestLog } from "./domain/request-log.js";
 import { createInProcessScheduler } from "./domain/jobs/in-process-scheduler.js";
 import { releaseExpiredHoldsJob } from "./domain/jobs/release-expired-holds.js";
 import { createDashboardGraphQL } from "./graphql/yoga.js";
+import { openCoordination } from "./infra/coordination.js";
 import { type Database, openPglite, openPostgres, pingDatabase } from "./infra/db.js";
 import { createLogger } from "./infra/logger.js";
 import { ensureOpsToken } from "./infra/ops-token.js";
@@ -44,12 +47,22 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     (config.database.kind === "postgres" ? await openPostgres(config.database.url) : await openPglite(config.database.dataDir));
   const { db } = database;
 
+  const coordination = openCoordination(config.redis, logger);
+  const { bus } = coordination;
+
   const ledger = createLedger({ clock });
   const billing = createBilling({ db, clock, ledger, holdTtlMs: config.holdTtlSeconds * 1000 });
-  const accounts = createAccounts({ db, clock, ledger });
-  const keys = createKeys({ db, clock });
+  const accounts = createAccounts({ db, clock, ledger, bus });
+  const keys = createKeys({ db, clock, bus });
   const keyUsage = createKeyUsageRecorder({ db, clock, logger });
-  const auth = createApiKeyAuth({ keys, clock, keyUsage });
+  const auth = createApiKeyAuth({ callers: createCallerCache({ keys, bus }), clock, keyUsage });
+  const limits = createRequestLimits({
+    store: coordination.limitStore,
+    clock,
+    logger,
+    policy: config.redisDownPolicy,
+    streamSlotTtlMs: config.streamSlotTtlSeconds * 1000,
+  });
   const requestLog = createRequestLog({ db });
   const catalog = createModelCatalog(config.models);
 
@@ -63,7 +76,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     }
     return provider;
   };
-  const chat = createChatService({ catalog, providerFor, billing, requestLog, clock, logger, safetyPrompt: config.safetyPrompt });
+  const chat = createChatService({ catalog, providerFor, billing, limits, requestLog, clock, logger, safetyPrompt: config.safetyPrompt });
 
   const scheduler = createInProcessScheduler({
     onError: (error, job) => logger.error({ err: error, job }, "scheduled job failed"),
@@ -79,14 +92,16 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     .use(requestId(() => clock.now()))
     .get("/healthz", (c) => c.json({ status: "ok" }))
     .get("/readyz", async (c) => {
-      try {
-        await pingDatabase(db);
-        return c.json({ status: "ready" });
-      } catch {
-        return c.json({ status: "unavailable" }, 503);
-      }
+      const database = await pingDatabase(db).then(
+        () => "connected",
+        () => "unreachable",
+      );
+      const redis = coordination.status();
+      // Without Redis a fail-open instance still serves (unlimited); a fail-closed one refuses.
+      const ready = database === "connected" && (redis !== "unreachable" || config.redisDownPolicy === "fail-open");
+      return c.json({ status: ready ? "ready" : "unavailable", database, redis }, ready ? 200 : 503);
     })
-    .route("/v1", createOpenAIFacade({ auth, chat, catalog, clock, maxBodyBytes: config.maxBodyBytes }))
+    .route("/v1", createOpenAIFacade({ auth, chat, catalog, limits, clock, maxBodyBytes: config.maxBodyBytes }))
     .all("/trpc/*", (c) => ops(c.req.raw))
     .all("/graphql", (c) => graphql.fetch(c.req.raw));
   app.onError(createErrorHandler(logger));
@@ -102,6 +117,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       await scheduler.stop();
       await keyUsage.flush();
       await http.close();
+      await coordination.close();
       if (!overrides.database) await database.close();
     },
   };

@@ -1,8 +1,9 @@
 import { eq } from "drizzle-orm";
 import type { Clock } from "./clock.js";
-import type { Db } from "./db.js";
+import type { Db, DbOrTx } from "./db.js";
 import { DomainError } from "./errors.js";
 import { newId } from "./ids.js";
+import type { InvalidationBus } from "./invalidation.js";
 import type { Ledger } from "./ledger.js";
 import { type Account, type AccountLimits, type AccountStatus, accounts } from "./schema/index.js";
 
@@ -17,10 +18,33 @@ export interface CreateAccountInput {
 const isUniqueViolation = (error: unknown): boolean =>
   (error as { code?: string })?.code === "23505" || (error as { cause?: { code?: string } })?.cause?.code === "23505";
 
-export function createAccounts({ db, clock, ledger }: { db: Db; clock: Clock; ledger: Ledger }) {
+export interface AccountsDeps {
+  db: Db;
+  clock: Clock;
+  ledger: Ledger;
+  bus: InvalidationBus;
+}
+
+export function createAccounts({ db, clock, ledger, bus }: AccountsDeps) {
   async function get(accountId: string): Promise<Account> {
     const [account] = await db.select().from(accounts).where(eq(accounts.id, accountId));
     if (!account) throw new DomainError("not_found", `No account ${accountId}.`);
+    return account;
+  }
+
+  async function update(tx: DbOrTx, accountId: string, changes: Partial<Pick<Account, "status" | "limits">>): Promise<Account> {
+    const [account] = await tx
+      .update(accounts)
+      .set({ ...changes, updatedAt: clock.now() })
+      .where(eq(accounts.id, accountId))
+      .returning();
+    if (!account) throw new DomainError("not_found", `No account ${accountId}.`);
+    return account;
+  }
+
+  /** Every instance's cached copy is stale once a change commits (not before, or a cache could refill with the old row). */
+  async function announce(account: Account): Promise<Account> {
+    await bus.publish({ kind: "account", accountId: account.id });
     return account;
   }
 
@@ -67,13 +91,25 @@ export function createAccounts({ db, clock, ledger }: { db: Db; clock: Clock; le
     },
 
     async setStatus(accountId: string, status: AccountStatus): Promise<Account> {
-      const [account] = await db
-        .update(accounts)
-        .set({ status, updatedAt: clock.now() })
-        .where(eq(accounts.id, accountId))
-        .returning();
-      if (!account) throw new DomainError("not_found", `No account ${accountId}.`);
-      return account;
+      return announce(await update(db, accountId, { status }));
+    },
+
+    /**
+     * Overrides some limits; a null field goes back to the platform default.
+     * Applies to the next request on every instance, without a restart.
+     */
+    async setLimits(accountId: string, changes: { [K in keyof AccountLimits]?: number | null }): Promise<Account> {
+      const account = await db.transaction(async (tx) => {
+        const [current] = await tx.select({ limits: accounts.limits }).from(accounts).where(eq(accounts.id, accountId)).for("update");
+        if (!current) throw new DomainError("not_found", `No account ${accountId}.`);
+        const limits: AccountLimits = { ...current.limits };
+        for (const [name, value] of Object.entries(changes) as Array<[keyof AccountLimits, number | null | undefined]>) {
+          if (value === null) delete limits[name];
+          else if (value !== undefined) limits[name] = value;
+        }
+        return update(tx, accountId, { limits });
+      });
+      return announce(account);
     },
 
     async count(): Promise<number> {

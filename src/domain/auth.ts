@@ -17,7 +17,14 @@ const invalidKey = (message: string) => new DomainError("invalid_api_key", messa
 /** Shows a key the way OpenAI does in errors, without echoing the secret. */
 const maskKey = (key: string) => (key.length > 12 ? `${key.slice(0, 6)}…${key.slice(-4)}` : "***");
 
-export function createApiKeyAuth({ keys, clock, keyUsage }: { keys: Keys; clock: Clock; keyUsage: KeyUsageRecorder }) {
+export interface ApiKeyAuthDeps {
+  /** The key store, or a cache in front of it. */
+  callers: Pick<Keys, "findBySecret">;
+  clock: Clock;
+  keyUsage: KeyUsageRecorder;
+}
+
+export function createApiKeyAuth({ callers, clock, keyUsage }: ApiKeyAuthDeps) {
   return {
     async authenticate(authorization: string | undefined): Promise<ApiCaller> {
       if (!authorization?.trim()) {
@@ -29,7 +36,7 @@ export function createApiKeyAuth({ keys, clock, keyUsage }: { keys: Keys; clock:
       if (!secret || !isApiKeyFormat(secret)) {
         throw invalidKey("Malformed API key. Keys look like `sk-` followed by at least 32 letters and digits.");
       }
-      const found = await keys.findBySecret(secret);
+      const found = await callers.findBySecret(secret);
       if (!found) throw invalidKey(`Incorrect API key provided: ${maskKey(secret)}.`);
       const { apiKey, account } = found;
       if (apiKey.status !== "active") throw invalidKey("This API key has been revoked.");

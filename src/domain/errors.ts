@@ -52,3 +52,14 @@ export class DomainError extends Error {
 }
 
 export const isDomainError = (e: unknown): e is DomainError => e instanceof DomainError;
+
+/** A refusal the caller may retry after a known wait (SPEC 6: a 429 carries Retry-After). */
+export class RetryLaterError extends DomainError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(code, message);
+  }
+}

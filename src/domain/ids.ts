@@ -17,4 +17,5 @@ export const newId = {
   file: () => `file-${randomBase62(24)}`,
   session: () => `sess_${randomBase62(20)}`,
   completion: () => `chatcmpl-${randomBase62(29)}`,
+  lease: () => `lease_${randomBase62(20)}`,
 };

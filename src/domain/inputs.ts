@@ -13,6 +13,20 @@ export const accountLimitsInput = z
   })
   .partial();
 
+/** null puts a limit back to the platform default. */
+export const setAccountLimitsInput = z.object({
+  accountId,
+  limits: z
+    .object({
+      requestsPerMinute: z.number().int().positive().nullable(),
+      concurrentStreams: z.number().int().positive().nullable(),
+      keyCreationsPerHour: z.number().int().positive().nullable(),
+      maxActiveKeys: z.number().int().positive().nullable(),
+    })
+    .partial()
+    .strict(),
+});
+
 export const createAccountInput = z.object({
   email: z.email(),
   displayName: z.string().trim().min(1).max(128).optional(),

@@ -3,6 +3,7 @@ import { and, count, eq, gt } from "drizzle-orm";
 import type { Clock } from "./clock.js";
 import type { Db } from "./db.js";
 import { DomainError } from "./errors.js";
+import type { InvalidationBus } from "./invalidation.js";
 import { newId, randomBase62 } from "./ids.js";
 import { effectiveLimits } from "./limits/defaults.js";
 import { type Account, type ApiKey, accounts, apiKeys } from "./schema/index.js";
@@ -29,7 +30,7 @@ export type ApiKeyView = Omit<ApiKey, "hash">;
 
 export const toKeyView = ({ hash: _hash, ...view }: ApiKey): ApiKeyView => view;
 
-export function createKeys({ db, clock }: { db: Db; clock: Clock }) {
+export function createKeys({ db, clock, bus }: { db: Db; clock: Clock; bus: InvalidationBus }) {
   return {
     /** Returns the full key: the only time it is ever available. */
     async create(input: CreateKeyInput): Promise<{ key: string; apiKey: ApiKeyView }> {
@@ -86,7 +87,11 @@ export function createKeys({ db, clock }: { db: Db; clock: Clock }) {
         .set({ status: "revoked", revokedAt: clock.now() })
         .where(and(where, eq(apiKeys.status, "active")))
         .returning();
-      if (row) return toKeyView(row);
+      if (row) {
+        // SPEC 4: every instance stops accepting the key within a second.
+        await bus.publish({ kind: "key", keyId: row.id });
+        return toKeyView(row);
+      }
       const [existing] = await db.select().from(apiKeys).where(where);
       if (!existing) throw new DomainError("not_found", `No key ${keyId}.`);
       return toKeyView(existing); // already revoked: revoking is idempotent

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { DomainError, isDomainError } from "../domain/errors.js";
+import { DomainError, isDomainError, RetryLaterError } from "../domain/errors.js";
 import type { Logger } from "../domain/logger.js";
 
 /** SPEC 8: the one error body of every /v1 and /api/v1 path. */
@@ -13,8 +13,14 @@ export const errorBody = (error: DomainError): OpenAIErrorBody => ({
   error: { message: error.message, type: error.type, code: error.code, param: error.param },
 });
 
-export const renderError = (c: Context, error: DomainError) =>
-  c.json(errorBody(error), error.status as ContentfulStatusCode);
+export function renderError(c: Context, error: DomainError) {
+  if (error instanceof RetryLaterError) {
+    // OpenAI's SDKs prefer retry-after-ms; Retry-After is the standard, in whole seconds.
+    c.header("Retry-After", String(Math.max(1, Math.ceil(error.retryAfterMs / 1_000))));
+    c.header("retry-after-ms", String(Math.max(0, Math.ceil(error.retryAfterMs))));
+  }
+  return c.json(errorBody(error), error.status as ContentfulStatusCode);
+}
 
 /**
  * Installed once as Hono's onError: domain errors render as themselves, anything

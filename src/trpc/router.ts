@@ -7,12 +7,16 @@ import {
   grantCreditsInput,
   listLedgerInput,
   revokeKeyInput,
+  setAccountLimitsInput,
 } from "../domain/inputs.js";
+import { effectiveLimits } from "../domain/limits/defaults.js";
 import { opsProcedure, router } from "./trpc.js";
 
 const accountView = ({ passwordHash: _hidden, ...account }: Account) => ({
   ...account,
   availableCents: account.balanceCents - account.heldCents,
+  /** The limits in force: the overrides in `limits` over the platform defaults. */
+  effectiveLimits: effectiveLimits(account.limits),
 });
 
 export const opsRouter = router({
@@ -26,6 +30,9 @@ export const opsRouter = router({
     suspend: opsProcedure
       .input(accountRefInput)
       .mutation(async ({ ctx, input }) => accountView(await ctx.services.accounts.setStatus(input.accountId, "suspended"))),
+    setLimits: opsProcedure
+      .input(setAccountLimitsInput)
+      .mutation(async ({ ctx, input }) => accountView(await ctx.services.accounts.setLimits(input.accountId, input.limits))),
     resume: opsProcedure
       .input(accountRefInput)
       .mutation(async ({ ctx, input }) => accountView(await ctx.services.accounts.setStatus(input.accountId, "active"))),

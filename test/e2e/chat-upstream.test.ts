@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DEFAULT_SAFETY_PROMPT } from "../../src/config.js";
+import { eventually } from "../support/eventually.js";
 import { FAKE_REPLY, type FakeUpstream, refusedBaseUrl, startFakeUpstream } from "../support/fake-upstream.js";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 import { moneyState, requestRow } from "../support/queries.js";
@@ -35,14 +36,6 @@ beforeEach(() => upstream.reset());
 const hello = { model: "sentx-v1", messages: [{ role: "user" as const, content: "Hi upstream" }] };
 const db = () => t.platform.services.db;
 
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("openai-compatible upstream", () => {
   it("sends the safety prompt first and the configured upstream model, and bills the upstream's usage", async () => {

@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import { TRPCClientError } from "@trpc/client";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { OpsRouter } from "../../src/trpc/router.js";
+import { domainCode, opsClient as opsClientAt } from "../support/ops-client.js";
 import { startTestPlatform, TEST_OPS_TOKEN, type TestPlatform } from "../support/platform.js";
 
 const run = promisify(execFile);
@@ -14,12 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const opsClient = (token = TEST_OPS_TOKEN) =>
-  createTRPCClient<OpsRouter>({
-    links: [httpLink({ url: `${t.url}/trpc`, headers: { authorization: `Bearer ${token}` } })],
-  });
-
-const domainCode = (error: unknown) => (error as TRPCClientError<OpsRouter>).data?.domainCode;
+const opsClient = (token?: string) => opsClientAt(t.url, token);
 
 describe("ops API over tRPC", () => {
   it("refuses a missing or wrong ops token", async () => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { loadConfig } from "../../src/config.js";
 import type { Clock } from "../../src/domain/clock.js";
+import type { AccountLimits } from "../../src/domain/schema/index.js";
 import type { modelTableSchema } from "../../src/domain/inference/model-table.js";
 import { silentLogger } from "../../src/domain/logger.js";
 import { listen } from "../../src/infra/http-server.js";
@@ -18,7 +19,11 @@ export interface TestPlatform {
   platform: Platform;
   database: TestDatabase;
   /** An account with `balanceCents` of credit and one API key. */
-  createCustomer(options?: { balanceCents?: number; email?: string }): Promise<{ accountId: string; key: string; keyId: string }>;
+  createCustomer(options?: {
+    balanceCents?: number;
+    email?: string;
+    limits?: AccountLimits;
+  }): Promise<{ accountId: string; key: string; keyId: string }>;
   /** The official SDK pointed at this server, without retries unless asked. */
   openai(apiKey: string, options?: { maxRetries?: number; defaultHeaders?: Record<string, string> }): OpenAI;
   close(): Promise<void>;
@@ -50,10 +55,11 @@ export async function startTestPlatform(
     url: server.url,
     platform,
     database,
-    async createCustomer({ balanceCents = 500, email } = {}) {
+    async createCustomer({ balanceCents = 500, email, limits } = {}) {
       const account = await platform.services.accounts.create({
         email: email ?? `customer-${process.pid}-${++customers}-${Date.now()}@example.com`,
         initialCreditsCents: balanceCents,
+        ...(limits && { limits }),
       });
       const { key, apiKey } = await platform.services.keys.create({ accountId: account.id, name: "test" });
       return { accountId: account.id, key, keyId: apiKey.id };

@@ -4,6 +4,7 @@ import type { Clock } from "../clock.js";
 import { DomainError, isDomainError } from "../errors.js";
 import type { EndUserIdentity } from "../identity.js";
 import { newId } from "../ids.js";
+import type { RequestLimits } from "../limits/request-limits.js";
 import type { Logger } from "../logger.js";
 import { priceRequest } from "../pricing.js";
 import type { RequestLog } from "../request-log.js";
@@ -17,6 +18,7 @@ import {
   type CompletionChoice,
   type TokenUsage,
   type UpstreamChatRequest,
+  type UpstreamChunk,
   UpstreamError,
 } from "./provider.js";
 import { countCompletionTokens, countPromptTokens } from "./tokens.js";
@@ -66,6 +68,7 @@ export interface ChatServiceDeps {
   catalog: ModelCatalog;
   providerFor(model: ModelConfig): ChatProvider;
   billing: Billing;
+  limits: Pick<RequestLimits, "acquireStreamSlot">;
   requestLog: RequestLog;
   clock: Clock;
   logger: Logger;
@@ -284,8 +287,16 @@ export function createChatService(deps: ChatServiceDeps) {
      * are still plain errors; the events then end with "done" or "failed".
      */
     async stream(call: ChatCall, input: ChatInput, signal: AbortSignal): Promise<ChatStream> {
-      const prepared = await prepareOrRecord(call, input, true);
-      const upstream = await callUpstream(prepared, signal, (provider) => provider.stream(prepared.upstream, signal));
+      const slot = await deps.limits.acquireStreamSlot(call.caller);
+      let prepared: PreparedChat;
+      let upstream: AsyncIterable<UpstreamChunk>;
+      try {
+        prepared = await prepareOrRecord(call, input, true);
+        upstream = await callUpstream(prepared, signal, (provider) => provider.stream(prepared.upstream, signal));
+      } catch (error) {
+        await slot.release();
+        throw error;
+      }
 
       async function* events(): AsyncGenerator<ChatStreamEvent> {
         const generated: ChunkChoice["delta"][] = [];
@@ -316,6 +327,7 @@ export function createChatService(deps: ChatServiceDeps) {
         } finally {
           // The consumer stopped early (the client went away): bill what was generated.
           if (!finished) await finish(prepared, { status: "cancelled", billable: outputBegan, usage: usageSoFar() });
+          await slot.release();
         }
       }
 
