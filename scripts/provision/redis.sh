@@ -26,7 +26,6 @@ redis_answers() {
 redis_start_throwaway() {
   local started port dir
   started=$(now)
-  command -v redis-server >/dev/null || apt_install redis-server
   port=$(free_port)
   ensure_test_env_tmp
   dir="$TEST_ENV_TMP/redis"
@@ -56,7 +55,15 @@ redis_stop_throwaway() {
   log "Redis: throwaway redis-server stopped"
 }
 
+# The Redis-outage tests start and kill a redis-server of their own.
+ensure_redis_server_binary() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  SENTX_TEST_REDIS_SERVER=$(command -v redis-server)
+  export SENTX_TEST_REDIS_SERVER
+}
+
 provision_redis() {
+  ensure_redis_server_binary
   if [[ -n ${SENTX_TEST_REDIS_URL:-} ]]; then
     if redis_answers "$SENTX_TEST_REDIS_URL"; then
       log "Redis: using configured SENTX_TEST_REDIS_URL ($(redact_url "$SENTX_TEST_REDIS_URL"))"

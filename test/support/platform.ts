@@ -6,7 +6,7 @@ import { loadConfig } from "../../src/config.js";
 import type { Clock } from "../../src/domain/clock.js";
 import type { AccountLimits } from "../../src/domain/schema/index.js";
 import type { modelTableSchema } from "../../src/domain/inference/model-table.js";
-import { silentLogger } from "../../src/domain/logger.js";
+import { type Logger, silentLogger } from "../../src/domain/logger.js";
 import { listen } from "../../src/infra/http-server.js";
 import { createPlatform, type Platform } from "../../src/platform.js";
 import type { z } from "zod";
@@ -33,7 +33,7 @@ let customers = 0;
 
 /** The real server on a free port, over its own fresh PostgreSQL database. */
 export async function startTestPlatform(
-  options: { models?: z.input<typeof modelTableSchema>; env?: Record<string, string>; clock?: Clock } = {},
+  options: { models?: z.input<typeof modelTableSchema>; env?: Record<string, string>; clock?: Clock; logger?: Logger } = {},
 ): Promise<TestPlatform> {
   const database = await createTestDatabase({ maxConnections: 20 });
   const dataDir = mkdtempSync(join(tmpdir(), "sentx-test-"));
@@ -47,7 +47,7 @@ export async function startTestPlatform(
   });
   const platform = await createPlatform(config, {
     database,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     ...(options.clock && { clock: options.clock }),
   });
   const server = await listen(platform.fetch, "127.0.0.1", 0);

@@ -8,6 +8,8 @@ export interface ServerProcess {
   /** Everything the process printed on stdout so far. */
   stdout(): string;
   stop(): Promise<number | null>;
+  /** Ends the process at once, as a crash would: no clean-up runs. */
+  kill(): Promise<void>;
 }
 
 /** Starts `src/main.ts` as a real process and waits for its banner. */
@@ -45,6 +47,10 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     async stop() {
       child.kill("SIGTERM");
       return exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
     },
   };
 }
