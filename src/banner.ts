@@ -9,11 +9,14 @@ export function printBanner({
   baseUrl,
   firstRun,
   driver,
+  scannerAnswers,
 }: {
   config: Config;
   baseUrl: string;
   firstRun: { account: Account; key: string } | null;
   driver: "postgres" | "pglite";
+  /** null when scanning is off. */
+  scannerAnswers: boolean | null;
 }): void {
   const lines = [
     "",
@@ -21,6 +24,19 @@ export function printBanner({
     `  OpenAI-compatible API: ${baseUrl}/v1`,
     `  database: ${driver === "pglite" ? `embedded PGlite in ${config.database.kind === "pglite" ? config.database.dataDir : "?"}` : "PostgreSQL"}`,
   ];
+  if (config.files.clamdUrl === null) {
+    lines.push(
+      "",
+      "  !!! WARNING: FILE_SCANNING=off — uploaded files are stored WITHOUT a virus scan. Never run a public service like this. !!!",
+      "",
+    );
+  } else {
+    lines.push(
+      scannerAnswers
+        ? `  virus scanner: clamd at ${config.files.clamdUrl}`
+        : `  virus scanner: clamd at ${config.files.clamdUrl} is NOT answering — uploads are refused (503) until it does (or set FILE_SCANNING=off, at your own risk)`,
+    );
+  }
   if (usesDemo(config)) {
     lines.push("  models: DEMO provider (built in, answers without a real model; configure SENTX_MODELS_FILE to connect one)");
   }

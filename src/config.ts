@@ -16,6 +16,14 @@ const envSchema = z.object({
   REDIS_URL: optional(z.string().regex(/^rediss?:\/\//, "must be a redis:// URL")),
   REDIS_PREFIX: optional(z.string().regex(/^[\w:.-]{1,64}$/, "letters, digits and _ : . - only")).default("sentx:"),
   REDIS_DOWN_POLICY: optional(z.enum(["fail-open", "fail-closed"])).default("fail-open"),
+  CLAMD_URL: optional(z.string().regex(/^(tcp:\/\/[^/]+:\d+|unix:\/\/\/.+)$/, "must be tcp://host:port or unix:///path")).default(
+    "tcp://127.0.0.1:3310",
+  ),
+  // SPEC 7: never store unscanned files unless the operator says so, in so many words.
+  FILE_SCANNING: optional(z.enum(["on", "off"])).default("on"),
+  FILES_DIR: optional(z.string()),
+  // Expired files are 404 at once; the sweep only reclaims their storage.
+  FILE_RETENTION_SWEEP_SECONDS: optional(z.coerce.number().int().min(1)).default(600),
   STREAM_SLOT_TTL_SECONDS: optional(z.coerce.number().int().min(2).max(3600)).default(30),
   OPS_TOKEN: optional(z.string().min(24, "must be at least 24 characters")),
   SENTX_MODELS_FILE: optional(z.string()),
@@ -65,6 +73,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     redis: env.REDIS_URL ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX } : null,
     redisDownPolicy: env.REDIS_DOWN_POLICY,
     streamSlotTtlSeconds: env.STREAM_SLOT_TTL_SECONDS,
+    files: {
+      dir: resolve(env.FILES_DIR ?? resolve(env.DATA_DIR, "files")),
+      clamdUrl: env.FILE_SCANNING === "on" ? env.CLAMD_URL : null,
+      retentionSweepSeconds: env.FILE_RETENTION_SWEEP_SECONDS,
+    },
     opsToken: env.OPS_TOKEN,
     models,
     safetyPrompt: env.SENTX_SAFETY_PROMPT ?? DEFAULT_SAFETY_PROMPT,

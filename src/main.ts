@@ -10,7 +10,14 @@ const firstRun = config.bootstrap
   ? await ensureFirstAccount(platform.services, config.bootstrapCreditsCents)
   : null;
 const server = await listen(platform.fetch, config.host, config.port);
-printBanner({ config, baseUrl: config.publicBaseUrl ?? server.url, firstRun, driver: platform.database.driver });
+const { scanner } = platform.services;
+printBanner({
+  config,
+  baseUrl: config.publicBaseUrl ?? server.url,
+  firstRun,
+  driver: platform.database.driver,
+  scannerAnswers: scanner ? await scanner.ping() : null,
+});
 
 let stopping = false;
 async function shutdown(signal: string) {

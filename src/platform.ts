@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { Hono } from "hono";
 import type { Config } from "./config.js";
 import { createAccounts } from "./domain/accounts.js";
@@ -10,6 +11,7 @@ import { createChatService } from "./domain/inference/chat.js";
 import { createModelCatalog, type ModelConfig } from "./domain/inference/model-table.js";
 import type { ChatProvider } from "./domain/inference/provider.js";
 import { createChatProvider } from "./domain/inference/providers/index.js";
+import { createFiles } from "./domain/files/files.js";
 import { createKeyUsageRecorder } from "./domain/key-usage.js";
 import { createKeys } from "./domain/keys.js";
 import { createLedger } from "./domain/ledger.js";
@@ -17,11 +19,15 @@ import { createRequestLimits } from "./domain/limits/request-limits.js";
 import type { Logger } from "./domain/logger.js";
 import { createRequestLog } from "./domain/request-log.js";
 import { createInProcessScheduler } from "./domain/jobs/in-process-scheduler.js";
+import { fileRetentionJob } from "./domain/jobs/file-retention.js";
 import { releaseExpiredHoldsJob } from "./domain/jobs/release-expired-holds.js";
 import { createDashboardGraphQL } from "./graphql/yoga.js";
 import { openCoordination } from "./infra/coordination.js";
 import { type Database, openPglite, openPostgres, pingDatabase } from "./infra/db.js";
+import { createClamdScanner } from "./infra/clamd-scanner.js";
+import { createLocalBlobStore } from "./infra/local-blob-store.js";
 import { createLogger } from "./infra/logger.js";
+import { createQueueScheduler } from "./infra/queue-scheduler.js";
 import { ensureOpsToken } from "./infra/ops-token.js";
 import { createUpstreamHttp } from "./infra/upstream-http.js";
 import { createOpenAIFacade } from "./rest/app.js";
@@ -37,6 +43,8 @@ export interface PlatformOverrides {
 }
 
 const KEY_USAGE_FLUSH_MS = 5_000;
+// Uploads take seconds; a staged file an hour old was left by a process that died mid-upload.
+const STAGING_SWEEP_MS = 3_600_000;
 
 /** Builds infra, domain services and the HTTP surfaces from one config. */
 export async function createPlatform(config: Config, overrides: PlatformOverrides = {}) {
@@ -64,6 +72,10 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     streamSlotTtlMs: config.streamSlotTtlSeconds * 1000,
   });
   const requestLog = createRequestLog({ db });
+  const blobStore = createLocalBlobStore({ root: config.files.dir });
+  const scanner = config.files.clamdUrl ? createClamdScanner({ url: config.files.clamdUrl }) : null;
+  if (!scanner) logger.warn({}, "FILE_SCANNING=off: uploaded files are stored WITHOUT a virus scan");
+  const files = createFiles({ db, clock, blobStore, scanner, maxConcurrentExtractions: Math.max(1, availableParallelism()) });
   const catalog = createModelCatalog(config.models);
 
   const http = createUpstreamHttp();
@@ -76,13 +88,31 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     }
     return provider;
   };
-  const chat = createChatService({ catalog, providerFor, billing, limits, requestLog, clock, logger, safetyPrompt: config.safetyPrompt });
+  const chat = createChatService({
+    catalog,
+    providerFor,
+    billing,
+    limits,
+    files,
+    requestLog,
+    clock,
+    logger,
+    safetyPrompt: config.safetyPrompt,
+  });
 
-  const scheduler = createInProcessScheduler({
+  // Jobs about this process's own state run here; jobs about shared state run once per interval across instances.
+  const localJobs = createInProcessScheduler({
     onError: (error, job) => logger.error({ err: error, job }, "scheduled job failed"),
   });
-  scheduler.schedule(releaseExpiredHoldsJob(billing));
-  scheduler.schedule({ name: "flush-key-usage", everyMs: KEY_USAGE_FLUSH_MS, run: keyUsage.flush });
+  const sharedJobs = config.redis ? createQueueScheduler({ ...config.redis, logger }) : localJobs;
+  sharedJobs.schedule(releaseExpiredHoldsJob(billing));
+  sharedJobs.schedule(fileRetentionJob(files, { everyMs: config.files.retentionSweepSeconds * 1000 }));
+  localJobs.schedule({
+    name: "sweep-upload-staging",
+    everyMs: STAGING_SWEEP_MS,
+    run: async () => void (await blobStore.sweepStaging(STAGING_SWEEP_MS)),
+  });
+  localJobs.schedule({ name: "flush-key-usage", everyMs: KEY_USAGE_FLUSH_MS, run: keyUsage.flush });
 
   const opsToken = config.opsToken ?? ensureOpsToken(config.dataDir);
   const ops = createOpsHandler({ services: { db, accounts, keys, ledger }, opsToken, logger });
@@ -97,11 +127,13 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
         () => "unreachable",
       );
       const redis = coordination.status();
+      // Reported, not required: without the scanner only uploads fail (503), everything else serves.
+      const scanning = scanner ? ((await scanner.ping()) ? "connected" : "unreachable") : "off";
       // Without Redis a fail-open instance still serves (unlimited); a fail-closed one refuses.
       const ready = database === "connected" && (redis !== "unreachable" || config.redisDownPolicy === "fail-open");
-      return c.json({ status: ready ? "ready" : "unavailable", database, redis }, ready ? 200 : 503);
+      return c.json({ status: ready ? "ready" : "unavailable", database, redis, scanner: scanning }, ready ? 200 : 503);
     })
-    .route("/v1", createOpenAIFacade({ auth, chat, catalog, limits, clock, maxBodyBytes: config.maxBodyBytes }))
+    .route("/v1", createOpenAIFacade({ auth, chat, catalog, limits, files, clock, maxBodyBytes: config.maxBodyBytes }))
     .all("/trpc/*", (c) => ops(c.req.raw))
     .all("/graphql", (c) => graphql.fetch(c.req.raw));
   app.onError(createErrorHandler(logger));
@@ -109,12 +141,13 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
 
   return {
     fetch: app.fetch,
-    services: { db, accounts, keys, ledger, billing, chat, catalog },
+    services: { db, accounts, keys, ledger, billing, chat, catalog, files, scanner },
     database,
     opsToken,
     logger,
     async close() {
-      await scheduler.stop();
+      await localJobs.stop();
+      if (sharedJobs !== localJobs) await sharedJobs.stop();
       await keyUsage.flush();
       await http.close();
       await coordination.close();

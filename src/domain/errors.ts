@@ -38,8 +38,10 @@ export class DomainError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly param: string | null = null,
+    /** `cause` is for the log: never shown to the client. */
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 
   get status(): number {

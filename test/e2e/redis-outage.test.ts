@@ -51,7 +51,7 @@ describe("Redis goes away and comes back", () => {
     const closedCustomer = await closed.createCustomer();
     expect((await timed(get(open, openCustomer.key))).status).toBe(200);
     expect((await timed(get(closed, closedCustomer.key))).status).toBe(200);
-    expect(await readiness(open)).toEqual({ status: 200, body: { status: "ready", database: "connected", redis: "connected" } });
+    expect(await readiness(open)).toEqual({ status: 200, body: { status: "ready", database: "connected", redis: "connected", scanner: "connected" } });
 
     await redis.kill();
 

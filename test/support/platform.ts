@@ -11,6 +11,7 @@ import { listen } from "../../src/infra/http-server.js";
 import { createPlatform, type Platform } from "../../src/platform.js";
 import type { z } from "zod";
 import { createTestDatabase, type TestDatabase } from "./db.js";
+import { testEnv } from "./env.js";
 
 export const TEST_OPS_TOKEN = "ops_test_token_0123456789abcdef";
 
@@ -41,6 +42,7 @@ export async function startTestPlatform(
     DATABASE_URL: database.url,
     DATA_DIR: dataDir,
     OPS_TOKEN: TEST_OPS_TOKEN,
+    CLAMD_URL: testEnv.clamdUrl,
     LOG_LEVEL: "silent",
     ...(options.models && { SENTX_MODELS: JSON.stringify(options.models) }),
     ...options.env,

@@ -9,6 +9,7 @@ import type { Logger } from "../logger.js";
 import { priceRequest } from "../pricing.js";
 import type { RequestLog } from "../request-log.js";
 import type { RequestStatus } from "../schema/index.js";
+import { type AttachmentFiles, resolveAttachments } from "./attachments.js";
 import { assertNoRemoteUrls, assertSystemMessagesWithinLimit, withSafetyPrompt } from "./chat-rules.js";
 import type { ModelCatalog, ModelConfig } from "./model-table.js";
 import {
@@ -69,6 +70,7 @@ export interface ChatServiceDeps {
   providerFor(model: ModelConfig): ChatProvider;
   billing: Billing;
   limits: Pick<RequestLimits, "acquireStreamSlot">;
+  files: AttachmentFiles;
   requestLog: RequestLog;
   clock: Clock;
   logger: Logger;
@@ -145,7 +147,8 @@ export function createChatService(deps: ChatServiceDeps) {
     assertModelAllowed(call.caller, input.model, model);
     assertSystemMessagesWithinLimit(input.messages);
     assertNoRemoteUrls(input.messages);
-    const messages = withSafetyPrompt(deps.safetyPrompt, input.messages);
+    const resolved = await resolveAttachments(input.messages, { accountId: call.caller.account.id, model, files: deps.files });
+    const messages = withSafetyPrompt(deps.safetyPrompt, resolved);
     const promptTokens = countPromptTokens(messages);
     const requestedMaxTokens = outputTokenBudget(model, promptTokens, input.maxTokens);
     const hold = await billing.reserveHold({

@@ -1,11 +1,4 @@
-import type { RecurringJob } from "./recurring-job.js";
-
-export interface InProcessScheduler {
-  /** Runs `job` every `job.everyMs`, first after one interval. */
-  schedule(job: RecurringJob): void;
-  /** Cancels all timers and waits for runs in progress to finish. */
-  stop(): Promise<void>;
-}
+import type { JobScheduler, RecurringJob } from "./recurring-job.js";
 
 /**
  * Runs recurring jobs on timers in this process (the embedded mode of SPEC 13).
@@ -20,7 +13,7 @@ export function createInProcessScheduler({
   onError,
 }: {
   onError: (error: unknown, jobName: string) => void;
-}): InProcessScheduler {
+}): JobScheduler {
   const timers = new Map<string, NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
   let stopped = false;

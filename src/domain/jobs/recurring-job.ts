@@ -9,3 +9,11 @@ export interface RecurringJob {
   everyMs: number;
   run(): Promise<void>;
 }
+
+/** Runs recurring jobs: on timers in this process, or as a queue's repeatable jobs shared by every instance. */
+export interface JobScheduler {
+  /** Runs `job` every `job.everyMs`, first after one interval. */
+  schedule(job: RecurringJob): void;
+  /** Stops scheduling and waits for runs in progress to finish. */
+  stop(): Promise<void>;
+}

@@ -1,3 +1,4 @@
+import { documentTextOf } from "../../attachments.js";
 import type { ChatMessage, ContentPart } from "../../provider.js";
 
 // SPEC 9: the demo answers deterministically and says what it received, so a
@@ -10,6 +11,7 @@ export const QUOTE_MAX_CHARACTERS = 200;
 export interface ReceivedSummary {
   messages: number;
   images: number;
+  videos: number;
   /** Document extractions (text parts besides the user's own text) and file references. */
   documents: number;
   /** Characters of text in those documents. */
@@ -34,6 +36,7 @@ export function summarizeReceived(messages: readonly ChatMessage[]): ReceivedSum
   const summary: ReceivedSummary = {
     messages: messages.length,
     images: 0,
+    videos: 0,
     documents: 0,
     documentCharacters: 0,
     lastUserText: undefined,
@@ -52,14 +55,16 @@ export function summarizeReceived(messages: readonly ChatMessage[]): ReceivedSum
     let ownTextSeen = false;
     for (const part of content) {
       if (part.type === "image_url") summary.images++;
+      else if (part.type === "video_url") summary.videos++;
       else if (isFileReference(part)) summary.documents++;
       else if (isTextPart(part)) {
-        if (!ownTextSeen) {
+        const extracted = documentTextOf(part);
+        if (!ownTextSeen && extracted === null) {
           ownTextSeen = true;
           if (message === lastUser) summary.lastUserText = part.text;
         } else {
           summary.documents++;
-          summary.documentCharacters += characterCount(part.text);
+          summary.documentCharacters += characterCount(extracted ?? part.text);
         }
       }
     }
@@ -84,7 +89,8 @@ export function demoReply(messages: readonly ChatMessage[]): string {
     s.documentCharacters > 0
       ? `${plural(s.documents, "document")} with ${plural(s.documentCharacters, "character")} of text`
       : plural(s.documents, "document");
-  const received = `I received ${plural(s.messages, "message")} (${plural(s.images, "image")}, ${documents}).`;
+  const videos = s.videos > 0 ? `, ${plural(s.videos, "video")}` : "";
+  const received = `I received ${plural(s.messages, "message")} (${plural(s.images, "image")}${videos}, ${documents}).`;
   const said = s.lastUserText?.trim() ? `You said: "${quote(s.lastUserText)}"` : "There was no user text to answer.";
   return `Demo reply from SentX (no model connected). ${received} ${said}`;
 }

@@ -1,0 +1,58 @@
+import { Queue, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import type { JobScheduler, RecurringJob } from "../domain/jobs/recurring-job.js";
+import type { Logger } from "../domain/logger.js";
+
+const QUEUE = "recurring";
+// Enough finished runs to look into a recent failure; older ones are dropped.
+const KEEP_FINISHED = { count: 50 };
+const REGISTER_RETRY_MS = 5_000;
+
+/**
+ * Recurring jobs as BullMQ job schedulers: every instance registers the same
+ * schedulers (an upsert, so never twice) and runs a worker, and each
+ * occurrence is run by exactly one of them.
+ */
+export function createQueueScheduler({ url, prefix, logger }: { url: string; prefix: string; logger: Logger }): JobScheduler {
+  // BullMQ's blocking commands need a connection that never gives up on a command.
+  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  connection.on("error", () => {}); // the commands connection already reports Redis trouble
+  const queue = new Queue(QUEUE, { connection, prefix: `${prefix}bull` });
+  const jobs = new Map<string, RecurringJob>();
+  let stopped = false;
+  const worker = new Worker(
+    QUEUE,
+    async (job) => {
+      const recurring = jobs.get(job.name);
+      if (!recurring) throw new Error(`No recurring job named ${job.name} in this instance.`);
+      await recurring.run();
+    },
+    { connection, prefix: `${prefix}bull`, concurrency: 1 },
+  );
+  worker.on("failed", (job, error) => logger.error({ err: error, job: job?.name }, "scheduled job failed"));
+  worker.on("error", (error) => logger.warn({ err: error }, "job worker problem; retrying"));
+  queue.on("error", (error) => logger.warn({ err: error }, "job queue problem; retrying"));
+
+  return {
+    schedule(job) {
+      if (jobs.has(job.name)) throw new Error(`A job named ${job.name} is already scheduled.`);
+      jobs.set(job.name, job);
+      const register = () =>
+        queue
+          .upsertJobScheduler(job.name, { every: job.everyMs }, { name: job.name, opts: { removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED } })
+          .catch((error) => {
+            // Redis may be down at start: keep trying, the job must not be silently lost.
+            logger.warn({ err: error, job: job.name }, "could not register a scheduled job; retrying in 5 s");
+            if (!stopped) setTimeout(register, REGISTER_RETRY_MS).unref();
+          });
+      void register();
+    },
+
+    async stop() {
+      stopped = true;
+      await worker.close();
+      await queue.close();
+      connection.disconnect();
+    },
+  };
+}
