@@ -5,6 +5,7 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export interface ServerProcess {
   url: string;
+  pid: number;
   /** Everything the process printed on stdout so far. */
   stdout(): string;
   stop(): Promise<number | null>;
@@ -43,6 +44,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
 
   return {
     url,
+    pid: child.pid!,
     stdout: () => out,
     async stop() {
       child.kill("SIGTERM");
