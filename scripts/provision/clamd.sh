@@ -56,6 +56,7 @@ LogFile $dir/clamd.log
 LogTime yes
 PidFile $dir/clamd.pid
 StreamMaxLength 30M
+AlertExceedsMax yes
 MaxFileSize 30M
 MaxScanSize 30M
 EOF
