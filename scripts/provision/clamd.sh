@@ -56,7 +56,6 @@ LogFile $dir/clamd.log
 LogTime yes
 PidFile $dir/clamd.pid
 StreamMaxLength 30M
-AlertExceedsMax yes
 MaxFileSize 30M
 MaxScanSize 30M
 EOF
