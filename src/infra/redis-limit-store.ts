@@ -15,7 +15,8 @@ if count < limit then
   allowed = 1
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if oldest[2] then redis.call('PEXPIREAT', KEYS[1], tonumber(oldest[2]) + window) end
+-- Relative to the caller's clock, never Redis's: instances' clocks, not Redis's, define the window.
+if oldest[2] then redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(oldest[2]) + window - now)) end
 return {allowed, count, oldest[2] or ARGV[3]}
 `;
 
