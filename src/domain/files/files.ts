@@ -181,10 +181,11 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
       if (query.after) {
         const [cursor] = await db.select().from(files).where(and(eq(files.accountId, accountId), eq(files.id, query.after)));
         if (!cursor) throw new DomainError("invalid_request_error", `No such file to list after: ${query.after}.`, "after");
+        const at = sql`${cursor.createdAt.toISOString()}::timestamptz`;
         const beyond =
           query.order === "asc"
-            ? sql`(${files.createdAt}, ${files.id}) > (${cursor.createdAt}, ${cursor.id})`
-            : sql`(${files.createdAt}, ${files.id}) < (${cursor.createdAt}, ${cursor.id})`;
+            ? sql`(${files.createdAt}, ${files.id}) > (${at}, ${cursor.id})`
+            : sql`(${files.createdAt}, ${files.id}) < (${at}, ${cursor.id})`;
         conditions.push(beyond);
       }
       const direction = query.order === "asc" ? asc : desc;

@@ -18,9 +18,10 @@ export const files = pgTable(
   {
     id: text("id").primaryKey(),
     accountId: accountRef(),
-    sha256: text("sha256")
-      .notNull()
-      .references(() => blobs.sha256),
+    // Which bytes, by content address. Not a foreign key: a deleted file's row is
+    // kept (what was uploaded, and when) after its bytes are gone; the blob's
+    // reference count is what keeps the bytes of live files.
+    sha256: text("sha256").notNull(),
     filename: text("filename").notNull(),
     purpose: text("purpose").notNull(),
     bytes: tokens("bytes").notNull(),

@@ -1,0 +1,1 @@
+ALTER TABLE "files" DROP CONSTRAINT "files_sha256_blobs_sha256_fk";
