@@ -5,6 +5,7 @@ import { files } from "../../src/domain/schema/index.js";
 import { offsetClock } from "../support/clock.js";
 import { makeDocx, makeGif, makeMp4Header, makePdf, makePng, makeXlsx } from "../support/documents.js";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.js";
+import { refusal } from "../support/api-errors.js";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 import { moneyState } from "../support/queries.js";
 
@@ -43,14 +44,6 @@ const dataUrl = (mime: string, bytes: Buffer) => `data:${mime};base64,${bytes.to
 type Part = OpenAI.Chat.Completions.ChatCompletionContentPart;
 const ask = (client: OpenAI, model: string, parts: unknown[]) =>
   client.chat.completions.create({ model, messages: [{ role: "user", content: parts as Part[] }] });
-
-const refusal = (attempt: Promise<unknown>) =>
-  attempt.then(
-    () => {
-      throw new Error("expected a refusal");
-    },
-    (error: InstanceType<typeof OpenAI.APIError>) => ({ status: error.status, code: error.code, type: error.type, param: error.param }),
-  );
 
 /** The user message's parts as the upstream received them. */
 const partsUpstreamSaw = () => (upstream.requests.at(-1)!.body.messages as Array<{ role: string; content: any }>).at(-1)!.content as any[];

@@ -26,6 +26,7 @@ import { testEnv } from "../support/env.js";
 import { eventually } from "../support/eventually.js";
 import { refusedBaseUrl } from "../support/fake-upstream.js";
 import { storedState, textBytes } from "../support/files.js";
+import { refusal } from "../support/api-errors.js";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 
 // SPEC 7 through the official SDK against the real server, real PostgreSQL and real clamd.
@@ -46,15 +47,6 @@ afterAll(async () => {
 
 const upload = async (client: OpenAI, bytes: Buffer, name: string, purpose: "user_data" | "assistants" = "user_data") =>
   client.files.create({ file: await toFile(bytes, name), purpose });
-
-/** The APIError the SDK raised, as the fields SPEC 8 fixes. */
-const refusal = (attempt: Promise<unknown>) =>
-  attempt.then(
-    () => {
-      throw new Error("expected a refusal");
-    },
-    (error: InstanceType<typeof OpenAI.APIError>) => ({ status: error.status, code: error.code, type: error.type, param: error.param }),
-  );
 
 const shaOf = async (id: string) => (await t.platform.services.db.select().from(files).where(eq(files.id, id)))[0]!.sha256;
 

@@ -47,6 +47,16 @@ afterAll(async () => {
   await database?.drop();
 });
 
+/** A key created through instance A and looked up (so cached) on instance B. */
+async function keyCachedOnB() {
+  const keysOnA = createKeys({ db: database.db, clock: systemClock, bus: a.bus });
+  const cacheOnB = createCallerCache({ keys: createKeys({ db: database.db, clock: systemClock, bus: b.bus }), bus: b.bus });
+  const account = await createTestAccount(database.db);
+  const { key, apiKey } = await keysOnA.create({ accountId: account.id, name: "cached" });
+  expect((await cacheOnB.findBySecret(key))?.apiKey.status).toBe("active");
+  return { keysOnA, cacheOnB, key, apiKey };
+}
+
 describe("Redis invalidation bus", () => {
   it("is live once subscribed, delivers to its own listeners at once and to the other instance's shortly", async () => {
     expect(a.bus.isLive() && b.bus.isLive()).toBe(true);
@@ -60,13 +70,7 @@ describe("Redis invalidation bus", () => {
   });
 
   it("drops a key another instance revoked from this instance's cache within 1 second", async () => {
-    const keysOnA = createKeys({ db: database.db, clock: systemClock, bus: a.bus });
-    const keysOnB = createKeys({ db: database.db, clock: systemClock, bus: b.bus });
-    const cacheOnB = createCallerCache({ keys: keysOnB, bus: b.bus });
-    const account = await createTestAccount(database.db);
-    const { key, apiKey } = await keysOnA.create({ accountId: account.id, name: "cached" });
-
-    expect((await cacheOnB.findBySecret(key))?.apiKey.status).toBe("active"); // now cached on B
+    const { keysOnA, cacheOnB, key, apiKey } = await keyCachedOnB();
     await keysOnA.revoke(apiKey.id);
     const revokedAt = performance.now();
     const status = await eventually(async () => (await cacheOnB.findBySecret(key))?.apiKey.status, (s) => s === "revoked", 2_000);
@@ -75,12 +79,7 @@ describe("Redis invalidation bus", () => {
   });
 
   it("bypasses the cache while its subscription is down, and trusts it again once it is back", async () => {
-    const keysOnA = createKeys({ db: database.db, clock: systemClock, bus: a.bus });
-    const keysOnB = createKeys({ db: database.db, clock: systemClock, bus: b.bus });
-    const cacheOnB = createCallerCache({ keys: keysOnB, bus: b.bus });
-    const account = await createTestAccount(database.db);
-    const { key, apiKey } = await keysOnA.create({ accountId: account.id, name: "bypassed" });
-    expect((await cacheOnB.findBySecret(key))?.apiKey.status).toBe("active");
+    const { cacheOnB, key, apiKey } = await keyCachedOnB();
 
     // B's subscriber drops (as when Redis goes away); B may now miss events.
     b.subscriber.disconnect(true);
