@@ -29,11 +29,18 @@ export async function readMultipartUpload(
 
   const fields: Record<string, string> = {};
   const body = Readable.fromWeb(request.body as WebReadableStream<Uint8Array>);
-  const parser = Busboy({
-    headers: { "content-type": contentType },
-    // One byte over the cap reaches `receive`, which refuses it; nothing past that is kept.
-    limits: { files: 1, fields: 20, fieldSize: 4096, parts: 25, fileSize: maxFileBytes + 1 },
-  });
+  let parser: ReturnType<typeof Busboy>;
+  try {
+    parser = Busboy({
+      headers: { "content-type": contentType },
+      // One byte over the cap reaches `receive`, which refuses it; nothing past that is kept.
+      limits: { files: 1, fields: 20, fieldSize: 4096, parts: 25, fileSize: maxFileBytes + 1 },
+    });
+  } catch (error) {
+    // Fix (found by test/e2e/files.test.ts): Busboy throws at once on a header it cannot use
+    // ("multipart/form-data" without a boundary), which answered 500; it is the client's mistake.
+    throw badForm(`The multipart body could not be read: ${(error as Error).message}.`);
+  }
 
   return new Promise<ReceivedUpload>((resolve, reject) => {
     let upload: Promise<{ staged: StagedBlob; filename: string }> | null = null;
@@ -52,6 +59,11 @@ export async function readMultipartUpload(
 
     parser.on("field", (name: string, value: string) => void (fields[name] = value));
     parser.on("file", (name: string, stream: BusboyFileStream, filename: string) => {
+      // Fix (found by test/e2e/files.test.ts): on a body cut short busboy emits 'error' on the file
+      // stream itself; with no listener there (receive may not be reading yet, or the part is skipped)
+      // that was an uncaught exception, which ended the whole server process. The parser's own
+      // 'error', emitted just before, is what refuses the upload; `receive` sees stream errors itself.
+      stream.on("error", () => {});
       if (name !== "file" || upload) {
         formError ??= badForm(name === "file" ? "Send one file per upload." : `Unexpected file part '${name}': name the file part 'file'.`, "file");
         stream.resume();
