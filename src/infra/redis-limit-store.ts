@@ -15,18 +15,20 @@ if count < limit then
   allowed = 1
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 -- Relative to the caller's clock, never Redis's: instances' clocks, not Redis's, define the window.
-if oldest[2] then redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(oldest[2]) + window - now)) end
+-- The key lives until its newest request leaves the window (expiring with the oldest would drop the newer ones).
+if newest[2] then redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(newest[2]) + window - now)) end
 return {allowed, count, oldest[2] or ARGV[3]}
 `;
 
-// A sorted set of leases, scored by when each lapses.
+// A sorted set of leases, scored by when each lapses; the set lives as long as its longest-lived lease.
 const ACQUIRE_LEASE = `
 local limit, ttl, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[1], math.max(ttl, tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]) - now))
 return 1
 `;
 
@@ -35,7 +37,7 @@ local ttl, now = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[1], math.max(ttl, tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]) - now))
 return 1
 `;
 

@@ -10,8 +10,9 @@ import { apiKeys } from "../../src/domain/schema/index.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 import { createTestAccount } from "../support/factories.js";
 
-// SPEC 4/6 key caps, enforced in the domain (every surface that creates keys
-// calls this), exact under concurrent creation on real PostgreSQL.
+// SPEC 4/6 key caps, enforced in the domain (every surface that creates keys,
+// the ops tRPC accounts.setLimits included, calls these services), exact under
+// concurrent creation on real PostgreSQL.
 
 const HOUR = 3_600_000;
 let database: TestDatabase;
@@ -20,7 +21,7 @@ const clock = manualClock(new Date("2026-06-01T12:00:00Z"));
 beforeAll(async () => {
   database = await createTestDatabase({ maxConnections: 40 });
 });
-afterAll(() => database.drop());
+afterAll(() => database?.drop());
 
 const services = () => {
   const bus = createInProcessInvalidationBus();
@@ -28,8 +29,23 @@ const services = () => {
   return { keys: createKeys({ db: database.db, clock, bus }), accounts: createAccounts({ db: database.db, clock, ledger, bus }) };
 };
 
-const codeOf = (outcome: PromiseSettledResult<unknown>) =>
-  outcome.status === "rejected" ? (outcome.reason as DomainError).code : "created";
+/** "created", or the refusal as "<code> <status>"; anything but a DomainError fails the test. */
+function outcomeOf(outcome: PromiseSettledResult<unknown>): string {
+  if (outcome.status === "fulfilled") return "created";
+  expect(outcome.reason).toBeInstanceOf(DomainError);
+  const error = outcome.reason as DomainError;
+  return `${error.code} ${error.status}`;
+}
+
+const tally = (outcomes: string[]) =>
+  outcomes.reduce<Record<string, number>>((counts, outcome) => ({ ...counts, [outcome]: (counts[outcome] ?? 0) + 1 }), {});
+
+/** Fires n creations at once, then tallies how they ended. */
+async function createConcurrently(accountId: string, n: number) {
+  const { keys } = services();
+  const outcomes = await Promise.allSettled(Array.from({ length: n }, (_, i) => keys.create({ accountId, name: `k${i}` })));
+  return tally(outcomes.map(outcomeOf));
+}
 
 async function keyRows(accountId: string, status?: "active") {
   const [row] = await database.db
@@ -39,52 +55,54 @@ async function keyRows(accountId: string, status?: "active") {
   return row!.n;
 }
 
-async function createConcurrently(accountId: string, n: number) {
-  const { keys } = services();
-  const outcomes = await Promise.allSettled(Array.from({ length: n }, (_, i) => keys.create({ accountId, name: `k${i}` })));
-  return outcomes.map(codeOf);
-}
-
 describe("key creation caps", () => {
-  it("creates exactly 5 of 10 concurrent keys in an hour; the rest are 429 rate_limit_exceeded", async () => {
+  it("creates exactly 5 of 10 concurrent keys in an hour; the rest are 429 rate_limit_exceeded until an hour has passed", async () => {
     const account = await createTestAccount(database.db);
-    const codes = await createConcurrently(account.id, 10);
-    expect(codes.filter((c) => c === "created")).toHaveLength(5);
-    expect(codes.filter((c) => c === "rate_limit_exceeded")).toHaveLength(5);
-    expect(new DomainError("rate_limit_exceeded", "").status).toBe(429);
+    expect(await createConcurrently(account.id, 10)).toEqual({ created: 5, "rate_limit_exceeded 429": 5 });
     expect(await keyRows(account.id)).toBe(5);
 
-    // Creations older than an hour no longer count.
-    clock.advance(HOUR + 1);
-    expect(await createConcurrently(account.id, 1)).toEqual(["created"]);
+    clock.advance(HOUR - 1);
+    expect(await createConcurrently(account.id, 1)).toEqual({ "rate_limit_exceeded 429": 1 });
+    // Creations an hour old no longer count.
+    clock.advance(1);
+    expect(await createConcurrently(account.id, 10)).toEqual({ created: 5, "rate_limit_exceeded 429": 5 });
+    expect(await keyRows(account.id)).toBe(10);
   });
 
-  it("keeps exactly 25 active keys under 30 concurrent creations; the rest are 409 max_keys_reached", async () => {
+  it("keeps exactly 25 active keys under 30 concurrent creations; the rest are 409 max_keys_reached; revoking one frees one", async () => {
     const account = await createTestAccount(database.db);
     const { accounts, keys } = services();
-    await accounts.setLimits(account.id, { keyCreationsPerHour: 100 });
-    const codes = await createConcurrently(account.id, 30);
-    expect(codes.filter((c) => c === "created")).toHaveLength(25);
-    expect(codes.filter((c) => c === "max_keys_reached")).toHaveLength(5);
-    expect(new DomainError("max_keys_reached", "").status).toBe(409);
-    expect(await keyRows(account.id, "active")).toBe(25);
+    expect((await accounts.setLimits(account.id, { keyCreationsPerHour: 100 })).limits).toEqual({ keyCreationsPerHour: 100 });
+    expect(await createConcurrently(account.id, 30)).toEqual({ created: 25, "max_keys_reached 409": 5 });
+    expect(await keyRows(account.id)).toBe(25);
 
-    // Revoking one makes room for exactly one more.
     const [first] = await keys.list(account.id);
     await keys.revoke(first!.id);
-    expect((await createConcurrently(account.id, 3)).filter((c) => c === "created")).toHaveLength(1);
+    expect(await createConcurrently(account.id, 3)).toEqual({ created: 1, "max_keys_reached 409": 2 });
     expect(await keyRows(account.id, "active")).toBe(25);
+    expect(await keyRows(account.id)).toBe(26);
   });
 
   it("follows per-account overrides, and null restores the default", async () => {
     const account = await createTestAccount(database.db);
     const { accounts } = services();
-    const raised = await accounts.setLimits(account.id, { keyCreationsPerHour: 1, maxActiveKeys: 3 });
-    expect(raised.limits).toEqual({ keyCreationsPerHour: 1, maxActiveKeys: 3 });
-    expect(await createConcurrently(account.id, 2)).toContain("rate_limit_exceeded");
-    const restored = await accounts.setLimits(account.id, { keyCreationsPerHour: null });
-    expect(restored.limits).toEqual({ maxActiveKeys: 3 });
-    expect((await createConcurrently(account.id, 4)).filter((c) => c === "created")).toHaveLength(2);
-    await expect(accounts.setLimits("acct_missing", { maxActiveKeys: 1 })).rejects.toMatchObject({ code: "not_found" });
+    expect((await accounts.setLimits(account.id, { keyCreationsPerHour: 1, maxActiveKeys: 30 })).limits).toEqual({
+      keyCreationsPerHour: 1,
+      maxActiveKeys: 30,
+    });
+    expect(await createConcurrently(account.id, 3)).toEqual({ created: 1, "rate_limit_exceeded 429": 2 });
+
+    // Back to the default 5 an hour, of which one is used.
+    expect((await accounts.setLimits(account.id, { keyCreationsPerHour: null })).limits).toEqual({ maxActiveKeys: 30 });
+    expect(await createConcurrently(account.id, 10)).toEqual({ created: 4, "rate_limit_exceeded 429": 6 });
+    expect((await accounts.setLimits(account.id, { maxActiveKeys: null })).limits).toEqual({});
+    expect(await keyRows(account.id)).toBe(5);
+  });
+
+  it("refuses to set limits on an unknown account with not_found", async () => {
+    const { accounts } = services();
+    const failure = await accounts.setLimits("acct_missing", { maxActiveKeys: 1 }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(DomainError);
+    expect(failure).toMatchObject({ code: "not_found", status: 404 });
   });
 });

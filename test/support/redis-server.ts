@@ -4,8 +4,8 @@ import { Redis } from "ioredis";
 import { eventually } from "./eventually.js";
 import { testEnv } from "./env.js";
 
-/** A free loopback port: bound, read and released. */
-async function freePort(): Promise<number> {
+/** A free loopback port: bound, read and released (nothing listens on it afterwards). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
