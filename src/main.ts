@@ -10,13 +10,13 @@ const firstRun = config.bootstrap
   ? await ensureFirstAccount(platform.services, config.bootstrapCreditsCents)
   : null;
 const server = await listen(platform.fetch, config.host, config.port);
-const { scanner } = platform.services;
+const { scannerProbe } = platform.services;
 printBanner({
   config,
   baseUrl: config.publicBaseUrl ?? server.url,
   firstRun,
   driver: platform.database.driver,
-  scannerAnswers: scanner ? await scanner.ping() : null,
+  scannerAnswers: scannerProbe ? await scannerProbe.ping() : null,
 });
 
 let stopping = false;

@@ -74,6 +74,8 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const requestLog = createRequestLog({ db });
   const blobStore = createLocalBlobStore({ root: config.files.dir });
   const scanner = config.files.clamdUrl ? createClamdScanner({ url: config.files.clamdUrl }) : null;
+  // Health checks must answer quickly even when clamd hangs; scans may take their time.
+  const scannerProbe = config.files.clamdUrl ? createClamdScanner({ url: config.files.clamdUrl, timeoutMs: 2_000 }) : null;
   if (!scanner) logger.warn({}, "FILE_SCANNING=off: uploaded files are stored WITHOUT a virus scan");
   const files = createFiles({ db, clock, blobStore, scanner, maxConcurrentExtractions: Math.max(1, availableParallelism()) });
   const catalog = createModelCatalog(config.models);
@@ -128,7 +130,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       );
       const redis = coordination.status();
       // Reported, not required: without the scanner only uploads fail (503), everything else serves.
-      const scanning = scanner ? ((await scanner.ping()) ? "connected" : "unreachable") : "off";
+      const scanning = scannerProbe ? ((await scannerProbe.ping()) ? "connected" : "unreachable") : "off";
       // Without Redis a fail-open instance still serves (unlimited); a fail-closed one refuses.
       const ready = database === "connected" && (redis !== "unreachable" || config.redisDownPolicy === "fail-open");
       return c.json({ status: ready ? "ready" : "unavailable", database, redis, scanner: scanning }, ready ? 200 : 503);
@@ -141,7 +143,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
 
   return {
     fetch: app.fetch,
-    services: { db, accounts, keys, ledger, billing, chat, catalog, files, scanner },
+    services: { db, accounts, keys, ledger, billing, chat, catalog, files, scannerProbe },
     database,
     opsToken,
     logger,
