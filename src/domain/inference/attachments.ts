@@ -33,12 +33,19 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 // Browsers and SDKs say image/jpg as often as image/jpeg.
 const MIME_ALIASES: Record<string, string> = { "image/jpg": "image/jpeg" };
 
-/** Checks an inline `data:` image: real base64, within 10 MB, and bytes that are the type it claims. */
-async function assertInlineImage(url: string, param: string): Promise<void> {
+/**
+ * Checks an inline image: a `data:` URL (the platform never fetches a URL for a
+ * caller), real base64, within 10 MB, and bytes that are the type it claims.
+ */
+async function assertInlineImage(url: unknown, param: string): Promise<void> {
+  if (typeof url !== "string" || !/^data:/i.test(url)) {
+    throw new DomainError("unsupported_url_scheme", "Only data: URLs are accepted for images. Use data: or Files API.", param);
+  }
   const comma = url.indexOf(",");
-  const header = url.slice(5, comma === -1 ? undefined : comma).split(";");
+  // Media type and parameters are case-insensitive (RFC 2397): ;BASE64 is ;base64.
+  const header = url.slice(5, comma === -1 ? undefined : comma).toLowerCase().split(";");
   const payload = comma === -1 ? "" : url.slice(comma + 1);
-  const declared = (header[0] ?? "").toLowerCase();
+  const declared = header[0] ?? "";
   if (!header.includes("base64") || payload.length % 4 !== 0 || !BASE64.test(payload)) {
     throw new DomainError("invalid_file_format", "Inline images must be data:<type>;base64,<data> with valid base64.", param);
   }
@@ -87,19 +94,32 @@ async function fileAsPart(file: FileRecord, category: FileCategory, files: Attac
   }
 }
 
+/**
+ * Promise.all, except that when several fail the first in order wins, not the
+ * first in time: a request with two bad parts is refused for the earlier one,
+ * however long the later one's lookup took (Promise.all named whichever failed
+ * first, so a bad inline image beat an unknown file id before it).
+ */
+async function allInOrder<T>(work: Array<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((result): result is PromiseRejectedResult => result.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<T>).value);
+}
+
 /** The messages as the upstream should see them, after every attachment was checked and resolved. */
 export async function resolveAttachments(
   messages: ChatMessage[],
   { accountId, model, files }: { accountId: string; model: ModelConfig; files: AttachmentFiles },
 ): Promise<ChatMessage[]> {
-  return Promise.all(
+  return allInOrder(
     messages.map(async (message, i) => {
       if (!Array.isArray(message.content)) return message;
-      const content = await Promise.all(
+      const content = await allInOrder(
         message.content.map(async (part, j): Promise<ContentPart> => {
           const param = `messages[${i}].content[${j}]`;
           if (part.type === "image_url") {
-            await assertInlineImage((part.image_url as { url: string }).url, `${param}.image_url.url`);
+            await assertInlineImage((part.image_url as { url?: unknown } | undefined)?.url, `${param}.image_url.url`);
             return part;
           }
           const fileId = referencedFileId(part, param);

@@ -1,5 +1,5 @@
 import { DomainError } from "../errors.js";
-import type { ChatMessage, ContentPart } from "./provider.js";
+import type { ChatMessage } from "./provider.js";
 
 // SPEC 2: the caller's system/developer text, all messages together.
 export const MAX_SYSTEM_CHARACTERS = 2000;
@@ -27,24 +27,6 @@ export function assertSystemMessagesWithinLimit(messages: ChatMessage[]): void {
       "messages",
     );
   }
-}
-
-/** SPEC 2: only data: URLs and Files API ids; the platform never fetches URLs for a caller. */
-export function assertNoRemoteUrls(messages: ChatMessage[]): void {
-  messages.forEach((message, i) => {
-    if (!Array.isArray(message.content)) return;
-    message.content.forEach((part: ContentPart, j) => {
-      if (part.type !== "image_url") return;
-      const url = (part as { image_url?: { url?: unknown } }).image_url?.url;
-      if (typeof url !== "string" || !url.startsWith("data:")) {
-        throw new DomainError(
-          "unsupported_url_scheme",
-          "Only data: URLs are accepted for images. Use data: or Files API.",
-          `messages[${i}].content[${j}].image_url.url`,
-        );
-      }
-    });
-  });
 }
 
 /** The platform's safety prompt comes first and takes precedence over the caller's (SPEC 2). */

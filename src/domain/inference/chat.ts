@@ -10,7 +10,7 @@ import { priceRequest } from "../pricing.js";
 import type { RequestLog } from "../request-log.js";
 import type { RequestStatus } from "../schema/index.js";
 import { type AttachmentFiles, resolveAttachments } from "./attachments.js";
-import { assertNoRemoteUrls, assertSystemMessagesWithinLimit, withSafetyPrompt } from "./chat-rules.js";
+import { assertSystemMessagesWithinLimit, withSafetyPrompt } from "./chat-rules.js";
 import type { ModelCatalog, ModelConfig } from "./model-table.js";
 import {
   type ChatMessage,
@@ -146,7 +146,6 @@ export function createChatService(deps: ChatServiceDeps) {
     const model = catalog.resolve(input.model);
     assertModelAllowed(call.caller, input.model, model);
     assertSystemMessagesWithinLimit(input.messages);
-    assertNoRemoteUrls(input.messages);
     const resolved = await resolveAttachments(input.messages, { accountId: call.caller.account.id, model, files: deps.files });
     const messages = withSafetyPrompt(deps.safetyPrompt, resolved);
     const promptTokens = countPromptTokens(messages);
