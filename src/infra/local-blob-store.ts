@@ -49,7 +49,10 @@ export function createLocalBlobStore(options: LocalBlobStoreOptions): LocalBlobS
         for await (const chunk of readChunks(source, signal)) {
           bytes += chunk.byteLength;
           // SPEC 7: refused while streaming; leaving the loop stops pulling the source.
-          if (bytes > maxBytes) throw new DomainError("file_too_large", `The file is larger than the limit of ${maxBytes} bytes.`, "file");
+          if (bytes > maxBytes) {
+            const megabytes = Number((maxBytes / 1024 / 1024).toFixed(1));
+            throw new DomainError("file_too_large", `Files may be at most ${megabytes} MB (${maxBytes.toLocaleString("en-US")} bytes).`, "file");
+          }
           hash.update(chunk);
           await writeAll(file, chunk);
         }
