@@ -28,6 +28,7 @@ beforeAll(async () => {
         { id: "sentx-v1", upstreams: [{ provider: "demo" }] }, // as out of the box
         { id: "upstream-llm", upstreams: fake("llm") }, // the default capabilities: no video
         { id: "video-llm", upstreams: fake("video"), capabilities: ["vision", "files", "video"] },
+        { id: "long-llm", upstreams: fake("long"), contextWindow: 1_000_000 },
       ],
     },
   });
@@ -160,6 +161,23 @@ describe("what the model receives", () => {
     expect(last.choices).toEqual([]);
     expect(last.usage).toEqual(whole.usage);
     expect(chunks.slice(0, -1).every((c) => c.usage == null)).toBe(true);
+  });
+
+  it("keeps the first million characters of a longer document and says so to the model", async () => {
+    const { key } = await t.createCustomer();
+    const client = t.openai(key);
+    const long = await upload(client, Buffer.from(`${"lorem ipsum ".repeat(100_000)}the end\n`), "long.txt");
+    upstream.set({ usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    // A million characters do not fit an ordinary window: a refusal that says so, not a crash.
+    expect(await refusal(ask(client, "upstream-llm", [{ type: "input_file", file_id: long.id }]))).toMatchObject({
+      status: 400,
+      code: "context_length_exceeded",
+    });
+    await ask(client, "long-llm", [{ type: "text", text: "Skim it" }, { type: "input_file", file_id: long.id }]);
+    const block = partsUpstreamSaw()[1].text as string;
+    expect(block.split("\n")[0]).toBe('<<<file "long.txt" (text/plain; only the beginning of its text)>>>');
+    expect(block).not.toContain("the end");
+    expect(block.length).toBeLessThan(1_000_200);
   });
 
   it("sends video only to a model with the video capability; otherwise refuses it unbilled", async () => {

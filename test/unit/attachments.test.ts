@@ -31,6 +31,7 @@ const record = (id: string, fields: Partial<FileRecord> & Pick<FileRecord, "mime
   purpose: "user_data",
   bytes: 0,
   extractedText: null,
+  extractedTextTruncated: false,
   status: "processed",
   createdAt: new Date(NOW - DAY_MS),
   expiresAt: new Date(NOW + 29 * DAY_MS),
@@ -46,6 +47,7 @@ const blobs = new Map([
 const stored = [
   record("file-pdf", { mimeType: PDF, sha256: "sha-pdf", filename: "report.pdf", extractedText: "Page one\n\nPage two" }),
   record("file-csv", { mimeType: "text/csv", sha256: "sha-csv", filename: "stock.csv", extractedText: "item,qty\nbolt,3" }),
+  record("file-long", { mimeType: PDF, sha256: "sha-long", filename: "long.pdf", extractedText: "The beginning", extractedTextTruncated: true }),
   record("file-png", { mimeType: "image/png", sha256: "sha-png" }),
   record("file-jpeg", { mimeType: "image/jpeg", sha256: "sha-jpeg" }),
   record("file-mp4", { mimeType: "video/mp4", sha256: "sha-mp4", filename: "clip.mp4" }),
@@ -130,6 +132,12 @@ describe("Files API references", () => {
       block("report.pdf", PDF, "Page one\n\nPage two"),
       block("stock.csv", "text/csv", "item,qty\nbolt,3"),
     ]);
+  });
+
+  it("tell the model when only the beginning of a document's text was kept", async () => {
+    const [part] = await partsOf(user(inputFile("file-long")));
+    expect(part).toEqual(block("long.pdf", `${PDF}; only the beginning of its text`, "The beginning"));
+    expect(documentTextOf(part as ContentPart)).toBe("The beginning");
   });
 
   it("turn images into data URLs of the stored bytes and type, and video too when the model takes video", async () => {

@@ -105,9 +105,9 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
     }
   }
 
-  async function textOf(staged: StagedBlob, type: SniffedFileType): Promise<string | null> {
-    if (type.category !== "document" && type.category !== "text") return null;
-    return (await extraction(() => extractText(staged.path, type))).text;
+  async function textOf(staged: StagedBlob, type: SniffedFileType): Promise<{ text: string | null; truncated: boolean }> {
+    if (type.category !== "document" && type.category !== "text") return { text: null, truncated: false };
+    return extraction(() => extractText(staged.path, type));
   }
 
   /** Drops one reference to a file's bytes; the last reference leaves them for removeUnreferencedBlobs. */
@@ -136,7 +136,7 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
         if (known) return known;
         const type = await sniffFileType(staged.path, input.filename);
         await assertClean(staged);
-        const extractedText = await textOf(staged, type);
+        const extracted = await textOf(staged, type);
 
         return await db.transaction(async (tx) => {
           // The account row lock makes the caps exact under concurrent uploads.
@@ -161,7 +161,8 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
               purpose: input.purpose,
               bytes: staged.bytes,
               mimeType: type.mime,
-              extractedText,
+              extractedText: extracted.text,
+              extractedTextTruncated: extracted.truncated,
               createdAt: clock.now(),
               expiresAt: expiresFromNow(),
             })

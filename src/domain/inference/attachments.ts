@@ -22,10 +22,13 @@ const DOCUMENT_BLOCK = /^<<<file "[^\n]*" \([^\n]*\)>>>\n([\s\S]*)\n<<<end of fi
 export const documentTextOf = (part: ContentPart): string | null =>
   part.type === "text" && typeof part.text === "string" ? (DOCUMENT_BLOCK.exec(part.text)?.[1] ?? null) : null;
 
-const documentText = (file: FileRecord): ContentPart => ({
-  type: "text",
-  text: `<<<file "${file.filename.replace(/\n/g, " ")}" (${file.mimeType})>>>\n${file.extractedText ?? ""}\n<<<end of file>>>`,
-});
+const documentText = (file: FileRecord): ContentPart => {
+  const about = file.extractedTextTruncated ? `${file.mimeType}; only the beginning of its text` : file.mimeType;
+  return {
+    type: "text",
+    text: `<<<file "${file.filename.replace(/\n/g, " ")}" (${about})>>>\n${file.extractedText ?? ""}\n<<<end of file>>>`,
+  };
+};
 
 const dataUrl = (mime: string, bytes: Buffer) => `data:${mime};base64,${bytes.toString("base64")}`;
 

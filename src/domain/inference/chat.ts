@@ -118,11 +118,9 @@ function outputTokenBudget(model: ModelConfig, promptTokens: number, requested: 
   const room = model.contextWindow - promptTokens;
   const budget = requested ?? Math.min(model.defaultMaxTokens, room);
   if (budget < 1 || budget > room) {
-    throw new DomainError(
-      "context_length_exceeded",
-      `This model's context window is ${model.contextWindow} tokens; the messages take ${promptTokens} and ${budget} were requested for the answer.`,
-      "messages",
-    );
+    const demand =
+      room < 1 ? `the messages alone take ${promptTokens}` : `the messages take ${promptTokens} and ${budget} were requested for the answer`;
+    throw new DomainError("context_length_exceeded", `This model's context window is ${model.contextWindow} tokens; ${demand}.`, "messages");
   }
   return budget;
 }

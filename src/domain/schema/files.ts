@@ -1,4 +1,4 @@
-import { index, integer, pgTable, text } from "drizzle-orm/pg-core";
+import { boolean, index, integer, pgTable, text } from "drizzle-orm/pg-core";
 import { accountRef } from "./accounts.js";
 import { timestampTz, tokens } from "./columns.js";
 
@@ -27,6 +27,8 @@ export const files = pgTable(
     bytes: tokens("bytes").notNull(),
     mimeType: text("mime_type").notNull(),
     extractedText: text("extracted_text"),
+    /** The document held more text than is kept (SPEC 7 extraction limits); the model is told. */
+    extractedTextTruncated: boolean("extracted_text_truncated").notNull().default(false),
     status: text("status").$type<FileStatus>().notNull().default("processed"),
     createdAt: timestampTz("created_at").notNull().defaultNow(),
     expiresAt: timestampTz("expires_at").notNull(),

@@ -1,0 +1,1 @@
+ALTER TABLE "files" ADD COLUMN "extracted_text_truncated" boolean DEFAULT false NOT NULL;
