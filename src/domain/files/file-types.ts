@@ -5,7 +5,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { extname } from "node:path";
 import { type FileTypeResult, fileTypeFromBuffer, fileTypeFromFile } from "file-type";
-import { DomainError } from "../errors.js";
+import { invalidFileFormat } from "./invalid-file-format.js";
 
 export type FileCategory = "image" | "video" | "document" | "text";
 
@@ -47,9 +47,7 @@ export function fileTypeByMime(mime: string): SniffedFileType {
   return type;
 }
 
-function invalidFormat(what: string): DomainError {
-  return new DomainError("invalid_file_format", `${what}. Supported types: ${SUPPORTED_LIST}.`, "file");
-}
+const invalidFormat = (what: string) => invalidFileFormat(`${what}. Supported types: ${SUPPORTED_LIST}.`);
 
 /**
  * file-type recognises a few formats that are themselves plain text (XML,

@@ -1,14 +1,14 @@
 import mammoth from "mammoth";
 import { capText, type ExtractedText } from "./extracted-text.js";
 import type { ExtractionLimits } from "./limits.js";
-import { unreadableDocument } from "./unreadable.js";
+import { damagedDocument } from "../invalid-file-format.js";
 import { assertSafeZip } from "./zip-guard.js";
 
 /** A Word document's text, paragraphs separated by blank lines (mammoth's raw text). */
 export async function extractDocxText(path: string, limits: ExtractionLimits): Promise<ExtractedText> {
   await assertSafeZip(path, limits, "DOCX file");
   const { value } = await mammoth.extractRawText({ path }).catch((e: unknown) => {
-    throw unreadableDocument("it is damaged or not a valid DOCX file", e);
+    throw damagedDocument("DOCX file", e);
   });
   return capText(value.trim(), limits.maxChars);
 }

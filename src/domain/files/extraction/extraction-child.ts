@@ -3,6 +3,7 @@
 // only ever parsed here, never in the server process.
 import type { SniffedFileType } from "../file-types.js";
 import { isDomainError } from "../../errors.js";
+import { unreadableDocument } from "../invalid-file-format.js";
 import type { ExtractedText } from "./extracted-text.js";
 import type { ExtractionLimits } from "./limits.js";
 
@@ -35,7 +36,7 @@ async function reply(request: ExtractionRequest): Promise<ExtractionReply> {
   } catch (e) {
     if (isDomainError(e)) return { ok: false, message: e.message, ...(e.cause === undefined ? {} : { detail: String(e.cause) }) };
     // A parser that throws something of its own has choked on the bytes.
-    return { ok: false, message: "The document could not be read: it could not be parsed.", detail: String(e) };
+    return { ok: false, message: unreadableDocument("it could not be parsed").message, detail: String(e) };
   }
 }
 

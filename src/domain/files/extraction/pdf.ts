@@ -2,9 +2,7 @@ import { readFile } from "node:fs/promises";
 import { getDocumentProxy } from "unpdf";
 import { capText, type ExtractedText } from "./extracted-text.js";
 import type { ExtractionLimits } from "./limits.js";
-import { unreadableDocument } from "./unreadable.js";
-
-const DAMAGED = "it is damaged or not a valid PDF";
+import { damagedDocument } from "../invalid-file-format.js";
 
 /** The text of the first `maxPages` pages, one page per paragraph (joined by blank lines). */
 export async function extractPdfText(path: string, limits: ExtractionLimits): Promise<ExtractedText> {
@@ -12,7 +10,7 @@ export async function extractPdfText(path: string, limits: ExtractionLimits): Pr
   // isEvalSupported: false — never compile code from an untrusted PDF's fonts.
   // verbosity 0 — pdf.js's warnings about sloppy PDFs are noise in the logs.
   const pdf = await getDocumentProxy(data, { isEvalSupported: false, verbosity: 0 }).catch((e: unknown) => {
-    throw unreadableDocument(DAMAGED, e);
+    throw damagedDocument("PDF", e);
   });
   try {
     const pages: string[] = [];
@@ -33,7 +31,7 @@ export async function extractPdfText(path: string, limits: ExtractionLimits): Pr
     const capped = capText(pages.join("\n\n"), limits.maxChars);
     return { ...capped, truncated: capped.truncated || pdf.numPages > limits.maxPages, pages: pdf.numPages };
   } catch (e) {
-    throw unreadableDocument(DAMAGED, e);
+    throw damagedDocument("PDF", e);
   } finally {
     await pdf.destroy();
   }

@@ -15,7 +15,7 @@ import { extname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ExtractionReply, ExtractionRequest } from "./extraction-child.js";
 import type { ExtractedText } from "./extracted-text.js";
-import { invalidFileFormat, unreadableDocument } from "./unreadable.js";
+import { invalidFileFormat, unreadableDocument } from "../invalid-file-format.js";
 
 // The child runs whatever this module is: .ts under `node --import tsx` and
 // under vitest, .js if the code is ever built.
@@ -35,6 +35,7 @@ const TS_LOADER = ownExtension === ".ts" ? ["--import", pathToFileURL(createRequ
 const CHILD_ENV_KEYS = ["PATH", "TMPDIR", "TMP", "TEMP", "SYSTEMROOT", "NODE_ENV"];
 
 const RSS_POLL_MS = 100;
+const TOO_MUCH_MEMORY = "it needs too much memory to process";
 
 function childEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(CHILD_ENV_KEYS.flatMap((key) => (process.env[key] === undefined ? [] : [[key, process.env[key]]])));
@@ -60,7 +61,7 @@ function watchRss(pid: number, maxRssMb: number, onExceeded: () => void): NodeJS
 /** What a child that ended without replying tells us, from its exit and the end of its stderr. */
 function diedWithoutReply(code: number | null, signal: NodeJS.Signals | null, stderr: string) {
   const cause = `extraction child exited (${signal ?? `code ${code}`}): ${stderr}`;
-  if (/heap out of memory|allocation failed/i.test(stderr)) return unreadableDocument("it needs too much memory to process", cause);
+  if (/heap out of memory|allocation failed/i.test(stderr)) return unreadableDocument(TOO_MUCH_MEMORY, cause);
   return unreadableDocument("its reader stopped unexpectedly", cause);
 }
 
@@ -91,7 +92,7 @@ export function parseInChild(request: ExtractionRequest): Promise<ExtractedText>
       settle(() => reject(unreadableDocument(`it took too long to process (limit ${limits.timeoutMs / 1000} s)`)));
     }, limits.timeoutMs);
     const rssWatch = child.pid === undefined ? undefined : watchRss(child.pid, limits.maxRssMb, () => {
-      settle(() => reject(unreadableDocument("it needs too much memory to process", `RSS over ${limits.maxRssMb} MB`)));
+      settle(() => reject(unreadableDocument(TOO_MUCH_MEMORY, `RSS over ${limits.maxRssMb} MB`)));
     });
 
     child.on("message", (reply: ExtractionReply) => {

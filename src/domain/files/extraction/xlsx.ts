@@ -1,10 +1,8 @@
 import ExcelJS from "exceljs";
 import { capText, type ExtractedText } from "./extracted-text.js";
 import type { ExtractionLimits } from "./limits.js";
-import { unreadableDocument } from "./unreadable.js";
+import { damagedDocument } from "../invalid-file-format.js";
 import { assertSafeZip } from "./zip-guard.js";
-
-const DAMAGED = "it is damaged or not a valid XLSX file";
 
 /** What a cell shows: a formula's cached result (nothing is recomputed), dates as ISO 8601. */
 function cellText(value: ExcelJS.CellValue): string {
@@ -39,10 +37,10 @@ export async function extractXlsxText(path: string, limits: ExtractionLimits): P
   await assertSafeZip(path, limits, "XLSX file");
   const workbook = new ExcelJS.Workbook();
   await workbook.xlsx.readFile(path).catch((e: unknown) => {
-    throw unreadableDocument(DAMAGED, e);
+    throw damagedDocument("XLSX file", e);
   });
   // exceljs reads a zip without a workbook (a docx, say) as an empty one; Excel never writes a workbook without sheets.
-  if (workbook.worksheets.length === 0) throw unreadableDocument(DAMAGED, "no worksheets");
+  if (workbook.worksheets.length === 0) throw damagedDocument("XLSX file", "no worksheets");
   const lines: string[] = [];
   let chars = 0;
   for (const sheet of workbook.worksheets) {

@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import yauzl, { type Entry, type ZipFile } from "yauzl";
 import { isDomainError } from "../../errors.js";
 import type { ExtractionLimits } from "./limits.js";
-import { unreadableDocument } from "./unreadable.js";
+import { damagedDocument, unreadableDocument } from "../invalid-file-format.js";
 
 // The ratio check applies only to entries that inflate to more than this:
 // small parts cannot be bombs, and tiny repetitive XML compresses very well.
@@ -39,7 +39,7 @@ export async function assertSafeZip(path: string, limits: ExtractionLimits, kind
     if (e instanceof Error && e.message.startsWith("too many bytes in the stream")) {
       throw tooLarge("an entry is larger than its header declares");
     }
-    throw unreadableDocument(`it is damaged or not a valid ${kind}`, e);
+    throw damagedDocument(kind, e);
   } finally {
     zip?.close();
   }
