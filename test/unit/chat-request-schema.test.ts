@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { paramPath } from "../../src/rest/json-body.js";
+import { paramPath } from "../../src/rest/request-input.js";
 import { chatCompletionRequest, passThroughParams } from "../../src/rest/openai/chat-schema.js";
 
 const base = { model: "sentx-v1", messages: [{ role: "user", content: "hi" }] };

@@ -10,7 +10,7 @@ const textOf = (content: ChatMessage["content"]): string =>
     : (content ?? []).map((part) => (part.type === "text" && typeof part.text === "string" ? part.text : "")).join("");
 
 /** Characters as a person counts them (code points), not UTF-16 units. */
-const characterCount = (text: string): number => {
+export const characterCount = (text: string): number => {
   let n = 0;
   for (const _ of text) n++;
   return n;

@@ -5,7 +5,7 @@ import type { ChatMessage, TokenUsage } from "../../domain/inference/provider.js
 import type { ApiCallerVariables } from "../api-key-auth.js";
 import { errorBody } from "../errors.js";
 import { readIdentity } from "../identity-headers.js";
-import { parseJsonBody } from "../json-body.js";
+import { parseJsonBody } from "../request-input.js";
 import type { RequestIdVariables } from "../request-id.js";
 import { chatCompletionRequest, passThroughParams } from "./chat-schema.js";
 

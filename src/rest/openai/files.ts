@@ -6,6 +6,7 @@ import { FILE_RULES, type Files } from "../../domain/files/files.js";
 import type { FileRecord } from "../../domain/schema/index.js";
 import type { ApiCallerVariables } from "../api-key-auth.js";
 import { readMultipartUpload } from "../multipart-upload.js";
+import { parseQuery } from "../request-input.js";
 
 type Env = { Variables: ApiCallerVariables };
 
@@ -38,14 +39,6 @@ const listQuery = z.object({
 function displayName(raw: string): string {
   const name = (raw.split(/[\\/]/).pop() ?? "").replace(/[\u0000-\u001f\u007f]/g, "").trim();
   return name.slice(0, 255) || "upload";
-}
-
-function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
-  const parsed = schema.safeParse(c.req.query());
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const param = issue.path.join(".") || null;
-  throw new DomainError("invalid_request_error", `Invalid '${param}': ${issue.message}`, param);
 }
 
 /** RFC 6266: an ASCII fallback plus the exact UTF-8 name. */

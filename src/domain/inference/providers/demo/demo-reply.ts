@@ -1,4 +1,5 @@
 import { documentTextOf } from "../../attachments.js";
+import { characterCount } from "../../chat-rules.js";
 import type { ChatMessage, ContentPart } from "../../provider.js";
 
 // SPEC 9: the demo answers deterministically and says what it received, so a
@@ -24,13 +25,6 @@ const isTextPart = (part: ContentPart): part is { type: "text"; text: string } =
   part.type === "text" && typeof part.text === "string";
 
 const isFileReference = (part: ContentPart) => part.type === "input_file" || part.type === "file";
-
-/** Characters as a person counts them (code points), not UTF-16 units. */
-const characterCount = (text: string): number => {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
-};
 
 export function summarizeReceived(messages: readonly ChatMessage[]): ReceivedSummary {
   const summary: ReceivedSummary = {

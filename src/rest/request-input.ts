@@ -20,6 +20,14 @@ export async function parseJsonBody<T extends z.ZodType>(c: Context, schema: T):
       "We could not parse the JSON body of your request. Send valid JSON with Content-Type: application/json.",
     );
   }
+  return parseInput(schema, raw);
+}
+
+/** Parses and validates the query string, with the same errors as a body. */
+export const parseQuery = <T extends z.ZodType>(c: Context, schema: T): z.output<T> => parseInput(schema, c.req.query());
+
+/** The first problem zod found, as OpenAI reports one: 400 with `param` naming the field. */
+function parseInput<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
