@@ -11,6 +11,7 @@ export interface ReceivedUpload {
 }
 
 const badForm = (message: string, param: string | null = null) => new DomainError("invalid_request_error", message, param);
+const unreadableForm = (error: unknown) => badForm(`The multipart body could not be read: ${(error as Error).message}.`);
 
 /**
  * Reads a multipart upload with one file part named `file`, handing the file's
@@ -39,7 +40,7 @@ export async function readMultipartUpload(
   } catch (error) {
     // Fix (found by test/e2e/files.test.ts): Busboy throws at once on a header it cannot use
     // ("multipart/form-data" without a boundary), which answered 500; it is the client's mistake.
-    throw badForm(`The multipart body could not be read: ${(error as Error).message}.`);
+    throw unreadableForm(error);
   }
 
   return new Promise<ReceivedUpload>((resolve, reject) => {
@@ -64,8 +65,9 @@ export async function readMultipartUpload(
       // that was an uncaught exception, which ended the whole server process. The parser's own
       // 'error', emitted just before, is what refuses the upload; `receive` sees stream errors itself.
       stream.on("error", () => {});
-      if (name !== "file" || upload) {
-        formError ??= badForm(name === "file" ? "Send one file per upload." : `Unexpected file part '${name}': name the file part 'file'.`, "file");
+      // A second file part never gets here: limits.files stops it (filesLimit below).
+      if (name !== "file") {
+        formError ??= badForm(`Unexpected file part '${name}': name the file part 'file'.`, "file");
         stream.resume();
         return;
       }
@@ -76,7 +78,7 @@ export async function readMultipartUpload(
       });
     });
     parser.on("filesLimit", () => void (formError ??= badForm("Send one file per upload.", "file")));
-    parser.on("error", (error: unknown) => fail(badForm(`The multipart body could not be read: ${(error as Error).message}.`)));
+    parser.on("error", (error: unknown) => fail(unreadableForm(error)));
     parser.on("finish", async () => {
       if (formError) return fail(formError);
       if (!upload) return fail(badForm("Missing the 'file' part: upload files as multipart/form-data with a `file` part.", "file"));

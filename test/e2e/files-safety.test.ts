@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { refusal } from "../support/api-errors.js";
 import { makeEicar, makeZipBomb } from "../support/documents.js";
 import { eventually } from "../support/eventually.js";
-import { refusedBaseUrl } from "../support/fake-upstream.js";
+import { freePort } from "../support/ports.js";
 import { downloaded, expectConsistent, type FilesPlatform, MiB, startFilesPlatform, textBytes, upload } from "../support/files.js";
 
 // SPEC 7 through the SDK on the real server, PostgreSQL and clamd: what is
@@ -32,7 +32,7 @@ describe("antivirus", () => {
   });
 
   it("answers 503 and stores nothing when the scanner cannot be reached", async () => {
-    const closedPort = `tcp://127.0.0.1:${new URL(await refusedBaseUrl()).port}`;
+    const closedPort = `tcp://127.0.0.1:${await freePort()}`;
     const noScanner = await startFilesPlatform({ env: { CLAMD_URL: closedPort } });
     try {
       const { client, accountId } = await noScanner.customer();
@@ -51,7 +51,7 @@ describe("antivirus", () => {
 
 describe("scanning turned off", () => {
   it("stores unscanned files only when the operator said so in so many words, and warns loudly", async () => {
-    const closedPort = `tcp://127.0.0.1:${new URL(await refusedBaseUrl()).port}`;
+    const closedPort = `tcp://127.0.0.1:${await freePort()}`;
     const warnings: string[] = [];
     const unscanned = await startFilesPlatform({
       env: { CLAMD_URL: closedPort, FILE_SCANNING: "off" },

@@ -7,7 +7,7 @@ import { silentLogger } from "../../src/domain/logger.js";
 import { closeRedis, connectRedis } from "../../src/infra/redis.js";
 import { createRedisLimitStore } from "../../src/infra/redis-limit-store.js";
 import { testEnv } from "../support/env.js";
-import { freePort } from "../support/redis-server.js";
+import { freePort } from "../support/ports.js";
 import { describeLimitStoreContract } from "./limit-store.contract.js";
 
 // Every key this file writes is under its own prefix, so nothing leaks between files or runs.

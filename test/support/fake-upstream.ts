@@ -1,6 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
+import { freePort } from "./ports.js";
 
 // Unref'd, so a long knob (a 5 s header delay) never keeps a test process alive.
 const sleep = (ms: number) => delay(ms, undefined, { ref: false });
@@ -233,9 +234,5 @@ export async function startFakeUpstream(initial: Partial<FakeUpstreamKnobs> = {}
 
 /** A base URL on 127.0.0.1 where nothing listens, so connecting is refused. */
 export async function refusedBaseUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}/v1`;
+  return `http://127.0.0.1:${await freePort()}/v1`;
 }
