@@ -1,7 +1,7 @@
 import { Queue, Worker } from "bullmq";
-import { Redis } from "ioredis";
 import type { JobScheduler, RecurringJob } from "../domain/jobs/recurring-job.js";
 import type { Logger } from "../domain/logger.js";
+import { closeRedis, connectRedis } from "./redis.js";
 
 const QUEUE = "recurring";
 // Enough finished runs to look into a recent failure; older ones are dropped.
@@ -14,9 +14,7 @@ const REGISTER_RETRY_MS = 5_000;
  * occurrence is run by exactly one of them.
  */
 export function createQueueScheduler({ url, prefix, logger }: { url: string; prefix: string; logger: Logger }): JobScheduler {
-  // BullMQ's blocking commands need a connection that never gives up on a command.
-  const connection = new Redis(url, { maxRetriesPerRequest: null });
-  connection.on("error", () => {}); // the commands connection already reports Redis trouble
+  const connection = connectRedis(url, "queue", logger);
   const queue = new Queue(QUEUE, { connection, prefix: `${prefix}bull` });
   const jobs = new Map<string, RecurringJob>();
   let stopped = false;
@@ -52,7 +50,7 @@ export function createQueueScheduler({ url, prefix, logger }: { url: string; pre
       stopped = true;
       await worker.close();
       await queue.close();
-      connection.disconnect();
+      await closeRedis(connection);
     },
   };
 }

@@ -3,7 +3,15 @@ import type { Logger } from "../domain/logger.js";
 
 const LOG_ERRORS_EVERY_MS = 10_000;
 
-export type RedisRole = "commands" | "subscriber";
+export type RedisRole = "commands" | "subscriber" | "queue";
+
+// Work off the request path (listening, queued jobs) waits for Redis instead of failing;
+// BullMQ requires exactly this (no retry limit per command).
+const waitsForRedis: RedisOptions = {
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: null,
+  connectTimeout: 2_000,
+};
 
 const optionsFor: Record<RedisRole, RedisOptions> = {
   // Commands fail fast while Redis is away instead of queueing, so a request
@@ -14,12 +22,9 @@ const optionsFor: Record<RedisRole, RedisOptions> = {
     commandTimeout: 1_000,
     connectTimeout: 2_000,
   },
-  // A subscriber only listens; it waits for Redis and resubscribes by itself.
-  subscriber: {
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    connectTimeout: 2_000,
-  },
+  // A subscriber only listens; it resubscribes by itself.
+  subscriber: waitsForRedis,
+  queue: waitsForRedis,
 };
 
 /** A Redis connection that reconnects forever and logs its troubles without flooding the log. */
