@@ -91,21 +91,5 @@ clamd_stop_throwaway() {
 }
 
 provision_clamd() {
-  if [[ -n ${SENTX_TEST_CLAMD_URL:-} ]]; then
-    if clamd_answers "$SENTX_TEST_CLAMD_URL"; then
-      log "ClamAV: using configured SENTX_TEST_CLAMD_URL ($SENTX_TEST_CLAMD_URL)"
-      export SENTX_TEST_CLAMD_URL
-      return
-    fi
-    log "ClamAV: configured SENTX_TEST_CLAMD_URL ($SENTX_TEST_CLAMD_URL) does not answer PING; starting a throwaway clamd"
-  elif clamd_answers "$CLAMD_DEFAULT_URL"; then
-    SENTX_TEST_CLAMD_URL=$CLAMD_DEFAULT_URL
-    log "ClamAV: using the machine's clamd at $CLAMD_DEFAULT_URL"
-    export SENTX_TEST_CLAMD_URL
-    return
-  else
-    log "ClamAV: nothing answers at $CLAMD_DEFAULT_URL; starting a throwaway clamd"
-  fi
-  clamd_start_throwaway
-  export SENTX_TEST_CLAMD_URL
+  use_or_start_service ClamAV SENTX_TEST_CLAMD_URL "$CLAMD_DEFAULT_URL" clamd_answers clamd_start_throwaway
 }

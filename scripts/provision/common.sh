@@ -89,3 +89,29 @@ apt_install() {
     die "apt-get install $* failed"
   }
 }
+
+# The one way a service is chosen: the configured URL ($var) when it answers,
+# else the machine's own at default_url when it answers, else a throwaway one
+# that `start` launches (and that sets $var). Exports $var either way.
+#   use_or_start_service LABEL VAR DEFAULT_URL CHECK START
+use_or_start_service() {
+  local label=$1 var=$2 default_url=$3 check=$4 start=$5
+  local configured=${!var:-}
+  if [[ -n $configured ]]; then
+    if "$check" "$configured"; then
+      log "$label: using configured $var ($(redact_url "$configured"))"
+      export "${var?}"
+      return
+    fi
+    log "$label: configured $var ($(redact_url "$configured")) does not answer; starting a throwaway one"
+  elif "$check" "$default_url"; then
+    printf -v "$var" '%s' "$default_url"
+    log "$label: using the machine's server at $default_url"
+    export "${var?}"
+    return
+  else
+    log "$label: nothing answers at $default_url; starting a throwaway one"
+  fi
+  "$start"
+  export "${var?}"
+}

@@ -114,21 +114,6 @@ pg_stop_throwaway() {
 }
 
 provision_postgres() {
-  if [[ -n ${SENTX_TEST_DATABASE_URL:-} ]]; then
-    if pg_usable "$SENTX_TEST_DATABASE_URL"; then
-      log "PostgreSQL: using configured SENTX_TEST_DATABASE_URL ($(redact_url "$SENTX_TEST_DATABASE_URL"))"
-      export SENTX_TEST_DATABASE_URL
-      return
-    fi
-    log "PostgreSQL: configured SENTX_TEST_DATABASE_URL ($(redact_url "$SENTX_TEST_DATABASE_URL")) is unreachable or cannot CREATE DATABASE; starting a throwaway cluster"
-  elif pg_usable "$PG_DEFAULT_URL"; then
-    SENTX_TEST_DATABASE_URL=$PG_DEFAULT_URL
-    log "PostgreSQL: using the machine's server at $PG_DEFAULT_URL"
-    export SENTX_TEST_DATABASE_URL
-    return
-  else
-    log "PostgreSQL: nothing usable at $PG_DEFAULT_URL; starting a throwaway cluster"
-  fi
-  pg_start_throwaway
-  export SENTX_TEST_DATABASE_URL
+  # "Answers" means usable: reachable and allowed to CREATE DATABASE.
+  use_or_start_service PostgreSQL SENTX_TEST_DATABASE_URL "$PG_DEFAULT_URL" pg_usable pg_start_throwaway
 }

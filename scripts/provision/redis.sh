@@ -64,21 +64,5 @@ ensure_redis_server_binary() {
 
 provision_redis() {
   ensure_redis_server_binary
-  if [[ -n ${SENTX_TEST_REDIS_URL:-} ]]; then
-    if redis_answers "$SENTX_TEST_REDIS_URL"; then
-      log "Redis: using configured SENTX_TEST_REDIS_URL ($(redact_url "$SENTX_TEST_REDIS_URL"))"
-      export SENTX_TEST_REDIS_URL
-      return
-    fi
-    log "Redis: configured SENTX_TEST_REDIS_URL ($(redact_url "$SENTX_TEST_REDIS_URL")) does not answer PING; starting a throwaway server"
-  elif redis_answers "$REDIS_DEFAULT_URL"; then
-    SENTX_TEST_REDIS_URL=$REDIS_DEFAULT_URL
-    log "Redis: using the machine's server at $REDIS_DEFAULT_URL"
-    export SENTX_TEST_REDIS_URL
-    return
-  else
-    log "Redis: nothing answers at $REDIS_DEFAULT_URL; starting a throwaway server"
-  fi
-  redis_start_throwaway
-  export SENTX_TEST_REDIS_URL
+  use_or_start_service Redis SENTX_TEST_REDIS_URL "$REDIS_DEFAULT_URL" redis_answers redis_start_throwaway
 }
