@@ -31,10 +31,19 @@ const envSchema = z.object({
   SENTX_SAFETY_PROMPT: optional(z.string()),
   SENTX_BOOTSTRAP: optional(z.enum(["auto", "on", "off"])).default("auto"),
   SENTX_BOOTSTRAP_CREDITS_CENTS: optional(z.coerce.number().int().nonnegative()).default(500),
-  HOLD_TTL_SECONDS: optional(z.coerce.number().int().positive()).default(900),
+  // SPEC 5: a running request's delivered usage is written onto its hold this often…
+  HOLD_CHECKPOINT_SECONDS: optional(z.coerce.number().positive().max(60)).default(5),
+  // …and a hold not checkpointed for this long belonged to a process that died.
+  HOLD_TTL_SECONDS: optional(z.coerce.number().int().min(2)).default(120),
+  HOLD_SWEEP_SECONDS: optional(z.coerce.number().positive()).default(30),
+  SHUTDOWN_GRACE_SECONDS: optional(z.coerce.number().min(0).max(3600)).default(30),
   MAX_BODY_BYTES: optional(z.coerce.number().int().positive()).default(20 * 1024 * 1024),
   UPSTREAM_MAX_ATTEMPTS: optional(z.coerce.number().int().min(1).max(10)).default(3),
   LOG_LEVEL: optional(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).default("info"),
+}).refine((env) => env.HOLD_TTL_SECONDS >= 2 * env.HOLD_CHECKPOINT_SECONDS, {
+  // A live request's hold must outlive a missed checkpoint, or the sweeper would take it for a crashed one's.
+  path: ["HOLD_TTL_SECONDS"],
+  error: "must be at least twice HOLD_CHECKPOINT_SECONDS",
 });
 
 export const DEFAULT_SAFETY_PROMPT =
@@ -83,7 +92,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     safetyPrompt: env.SENTX_SAFETY_PROMPT ?? DEFAULT_SAFETY_PROMPT,
     bootstrap: env.SENTX_BOOTSTRAP === "auto" ? !env.DATABASE_URL : env.SENTX_BOOTSTRAP === "on",
     bootstrapCreditsCents: env.SENTX_BOOTSTRAP_CREDITS_CENTS,
+    holdCheckpointSeconds: env.HOLD_CHECKPOINT_SECONDS,
     holdTtlSeconds: env.HOLD_TTL_SECONDS,
+    holdSweepSeconds: env.HOLD_SWEEP_SECONDS,
+    shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
     maxBodyBytes: env.MAX_BODY_BYTES,
     upstreamMaxAttempts: env.UPSTREAM_MAX_ATTEMPTS,
     logLevel: env.LOG_LEVEL,

@@ -19,13 +19,25 @@ printBanner({
   scannerAnswers: scannerProbe ? await scannerProbe.ping() : null,
 });
 
+/**
+ * SPEC 13: SIGTERM drains. New connections are refused, requests in flight
+ * get the grace period, what is still running then is stopped and billed for
+ * what it delivered, every settle and record is written, and Redis and the
+ * database close last. A second signal means "now".
+ */
 let stopping = false;
 async function shutdown(signal: string) {
-  if (stopping) return;
+  if (stopping) {
+    platform.logger.warn({ signal }, "second signal: exiting without waiting");
+    process.exit(1);
+  }
   stopping = true;
-  platform.logger.info({ signal }, "shutting down");
+  platform.logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, "shutting down: draining requests in flight");
+  server.stopAccepting();
+  await platform.drain(config.shutdownGraceSeconds * 1000);
   await server.close();
   await platform.close();
+  platform.logger.info({}, "shut down cleanly");
   process.exit(0);
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -20,7 +20,9 @@ import type { Logger } from "./domain/logger.js";
 import { createRequestLog } from "./domain/request-log.js";
 import { createInProcessScheduler } from "./domain/jobs/in-process-scheduler.js";
 import { fileRetentionJob } from "./domain/jobs/file-retention.js";
-import { releaseExpiredHoldsJob } from "./domain/jobs/release-expired-holds.js";
+import { settleAbandonedHoldsJob } from "./domain/jobs/settle-abandoned-holds.js";
+import { createCheckpoints } from "./domain/metering/checkpoints.js";
+import { createMetering } from "./domain/metering/metered-call.js";
 import { createDashboardGraphQL } from "./graphql/yoga.js";
 import { openCoordination } from "./infra/coordination.js";
 import { type Database, openPglite, openPostgres, pingDatabase } from "./infra/db.js";
@@ -43,6 +45,10 @@ export interface PlatformOverrides {
 }
 
 const KEY_USAGE_FLUSH_MS = 5_000;
+const DRAIN_POLL_MS = 50;
+// After the grace period, how long the stopped requests' settles may take before the process exits anyway
+// (what has not committed by then is settled by the sweeper from the checkpoint written on the way out).
+const SHUTDOWN_SETTLE_MS = 10_000;
 // Uploads take seconds; a staged file an hour old was left by a process that died mid-upload.
 const STAGING_SWEEP_MS = 3_600_000;
 
@@ -90,24 +96,16 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     }
     return provider;
   };
-  const chat = createChatService({
-    catalog,
-    providerFor,
-    billing,
-    limits,
-    files,
-    requestLog,
-    clock,
-    logger,
-    safetyPrompt: config.safetyPrompt,
-  });
+  const checkpoints = createCheckpoints({ billing, everyMs: config.holdCheckpointSeconds * 1000, logger });
+  const metering = createMetering({ billing, requestLog, limits, checkpoints, clock, logger });
+  const chat = createChatService({ catalog, providerFor, metering, files, clock, safetyPrompt: config.safetyPrompt });
 
   // Jobs about this process's own state run here; jobs about shared state run once per interval across instances.
   const localJobs = createInProcessScheduler({
     onError: (error, job) => logger.error({ err: error, job }, "scheduled job failed"),
   });
   const sharedJobs = config.redis ? createQueueScheduler({ ...config.redis, logger }) : localJobs;
-  sharedJobs.schedule(releaseExpiredHoldsJob(billing));
+  sharedJobs.schedule(settleAbandonedHoldsJob(billing, { everyMs: config.holdSweepSeconds * 1000 }));
   sharedJobs.schedule(fileRetentionJob(files, { everyMs: config.files.retentionSweepSeconds * 1000 }));
   localJobs.schedule({
     name: "sweep-upload-staging",
@@ -120,10 +118,22 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const ops = createOpsHandler({ services: { db, accounts, keys, ledger }, opsToken, logger });
   const graphql = createDashboardGraphQL();
 
+  let draining = false;
+  let requestsInFlight = 0;
   const app = new Hono()
+    .use(async (_c, next) => {
+      requestsInFlight++;
+      try {
+        await next();
+      } finally {
+        requestsInFlight--;
+      }
+    })
     .use(requestId(() => clock.now()))
     .get("/healthz", (c) => c.json({ status: "ok" }))
     .get("/readyz", async (c) => {
+      // Load balancers stop sending new requests while in-flight ones finish (SPEC 13).
+      if (draining) return c.json({ status: "draining" }, 503);
       const database = await pingDatabase(db).then(
         () => "connected",
         () => "unreachable",
@@ -147,7 +157,21 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     database,
     opsToken,
     logger,
+    /**
+     * SIGTERM (SPEC 13): lets requests in flight (uploads, streams, anything)
+     * finish for up to `graceMs`, then stops the metered calls still running,
+     * billing what they delivered, and waits for every settle and record.
+     */
+    async drain(graceMs: number) {
+      draining = true;
+      const deadline = Date.now() + graceMs;
+      while ((requestsInFlight > 0 || metering.inFlight > 0) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      }
+      await metering.drain({ graceMs: Math.max(0, deadline - Date.now()), settleMs: SHUTDOWN_SETTLE_MS });
+    },
     async close() {
+      checkpoints.stop();
       await localJobs.stop();
       if (sharedJobs !== localJobs) await sharedJobs.stop();
       await keyUsage.flush();

@@ -2,56 +2,130 @@ import { and, eq, lt, sql } from "drizzle-orm";
 import type { Clock } from "./clock.js";
 import type { Db, Tx } from "./db.js";
 import { DomainError } from "./errors.js";
+import type { EndUserIdentity } from "./identity.js";
 import { newId } from "./ids.js";
 import { INSUFFICIENT_BALANCE_MESSAGE, type Ledger } from "./ledger.js";
-import { maxAffordableOutputTokens, type Pricing, priceRequest } from "./pricing.js";
-import { accounts, type HoldStatus, holds } from "./schema/index.js";
+import { MIN_CHARGE_CENTS, maxAffordableOutputTokens, type Pricing, priceRequest } from "./pricing.js";
+import { writeRequestRecord } from "./request-log.js";
+import { accounts, type Hold, type HoldStatus, holds, type RequestStatus } from "./schema/index.js";
 
 // SPEC 5: a request reserves its worst-case cost before it starts (a hold), and
 // settles it to the actual cost when it ends, so concurrent requests on one
-// account can never spend more than the balance.
+// account can never spend more than the balance. The hold is also the
+// request's durable pending charge: it carries what the request record needs
+// and the usage delivered so far, so whoever ends it (the request, or the
+// sweeper after a crash) charges and records it in one transaction.
 //
 // Invariant: accounts.held_cents = Σ amount of the account's active holds.
-// Every change to a hold happens under the account's row lock (always taken
-// before any hold row, so no two paths can deadlock), and a hold leaves
-// "active" only through a conditional UPDATE … WHERE status = 'active', so
-// whoever closes it first (settle, release or sweeper) is the only one that
-// gives its amount back.
+// Every change to a hold's amount or status happens under the account's row
+// lock (always taken before any hold row, so no two paths can deadlock), and a
+// hold leaves "active" only through a conditional UPDATE … WHERE status =
+// 'active', so whoever closes it first (settle or sweeper) is the only one
+// that gives its amount back, charges and records it.
+
+/** What the request record of a held request needs, fixed when the hold is taken. */
+export interface HeldRequest {
+  apiKeyId: string | null;
+  endpoint: string;
+  model: string;
+  stream: boolean;
+  identity: EndUserIdentity;
+}
 
 export interface ReserveHoldInput {
   accountId: string;
   requestId: string;
   pricing: Pricing;
+  /** An upper bound of the request's input tokens. */
   inputTokens: number;
   /** The output budget the caller asked for (already within the model's limits). */
   requestedMaxTokens: number;
+  request: HeldRequest;
 }
 
 export interface ReservedHold {
-  holdId: string;
   amountCents: number;
-  /** requestedMaxTokens, or fewer when the available balance covers only fewer. */
+  /** requestedMaxTokens, or fewer when the hold covers only fewer (0: not even one beside the input). */
   maxTokens: number;
+  /** The hold took all the available balance, short of the worst case: growing it later cannot help. */
+  limitedByBalance: boolean;
+}
+
+/** Usage delivered so far and what it costs: written onto the hold while the request runs. */
+export interface Checkpoint {
+  requestId: string;
+  inputTokens: number;
+  outputTokens: number;
+  costCents: number;
+}
+
+/** How a request ended, for its record. */
+export interface RequestEnding {
+  status: RequestStatus;
+  httpStatus: number;
+  errorCode: string | null;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface SettledHold {
+  chargedCents: number;
+  /** false when the hold had been closed before (a retried settle, or the sweeper got there first). */
+  settledNow: boolean;
 }
 
 export interface BillingDeps {
   db: Db;
   clock: Clock;
   ledger: Ledger;
-  /** How long a hold lives before the sweeper may release it (a crashed process's holds). */
+  /** How long a hold outlives its last checkpoint before the sweeper takes it for a crashed process's. */
   holdTtlMs: number;
 }
 
-/** Expired holds are swept one account at a time, this many accounts per query. */
+/** Abandoned holds are swept one account at a time, this many accounts per query. */
 const SWEEP_BATCH_ACCOUNTS = 100;
 
 const insufficientBalance = () => new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
 
+const usageKey = (requestId: string) => `usage:${requestId}`;
+
+/** The most output tokens `budgetCents` covers beside the input, capped at what was asked. */
+const outputWithin = (pricing: Pricing, inputTokens: number, requestedMaxTokens: number, budgetCents: number) =>
+  Math.min(requestedMaxTokens, maxAffordableOutputTokens(pricing, inputTokens, budgetCents));
+
+/** The most output a budget covers, capped at what was asked; below 1 the request cannot be served. */
+function fitOutput(pricing: Pricing, inputTokens: number, requestedMaxTokens: number, budgetCents: number) {
+  const worstCase = priceRequest(pricing, { inputTokens, outputTokens: requestedMaxTokens });
+  if (worstCase <= budgetCents) return { maxTokens: requestedMaxTokens, amountCents: worstCase };
+  // SPEC 5: shrink the answer to what the balance covers rather than refuse.
+  const maxTokens = outputWithin(pricing, inputTokens, requestedMaxTokens, budgetCents);
+  if (maxTokens < 1) throw insufficientBalance();
+  return { maxTokens, amountCents: priceRequest(pricing, { inputTokens, outputTokens: maxTokens }) };
+}
+
+function assertOutputBudget(requestedMaxTokens: number): void {
+  if (!Number.isSafeInteger(requestedMaxTokens) || requestedMaxTokens < 1) {
+    throw new RangeError(`requestedMaxTokens must be a positive integer, got ${requestedMaxTokens}`);
+  }
+}
+
 export function createBilling({ db, clock, ledger, holdTtlMs }: BillingDeps) {
-  /** Locks the account that owns a request's hold; null when there is no such hold. */
-  async function lockAccountOfHold(tx: Tx, requestId: string) {
+  const expiryFrom = (now: Date) => new Date(now.getTime() + holdTtlMs);
+
+  async function lockAccount(tx: Tx, accountId: string) {
+    const [account] = await tx
+      .select({ balanceCents: accounts.balanceCents, heldCents: accounts.heldCents })
+      .from(accounts)
+      .where(eq(accounts.id, accountId))
+      .for("update");
+    if (!account) throw new DomainError("not_found", `No account ${accountId}.`);
+    return account;
+  }
+
+  /** Locks the account that owns a request's hold and reads the hold; null when there is no such hold. */
+  async function lockHold(tx: Tx, requestId: string) {
     const [row] = await tx
-      .select({ accountId: accounts.id, balanceCents: accounts.balanceCents, heldCents: accounts.heldCents })
+      .select({ balanceCents: accounts.balanceCents, heldCents: accounts.heldCents, hold: holds })
       .from(holds)
       .innerJoin(accounts, eq(accounts.id, holds.accountId))
       .where(eq(holds.requestId, requestId))
@@ -60,183 +134,228 @@ export function createBilling({ db, clock, ledger, holdTtlMs }: BillingDeps) {
   }
 
   /**
-   * Moves the hold from active to `status` and gives its amount back. Returns
-   * the status it had before, read under the account lock, so it is current.
+   * Charges what a closed hold's request cost, from the balance no other
+   * request has reserved and never below zero, and writes its record.
+   * `releasedCents` is the closed hold's amount, already out of held_cents.
    */
-  async function closeHold(
+  async function chargeAndRecord(
     tx: Tx,
-    accountId: string,
-    requestId: string,
-    status: Exclude<HoldStatus, "active">,
-  ): Promise<{ priorStatus: HoldStatus; releasedCents: number }> {
-    const [closed] = await tx
-      .update(holds)
-      .set({ status, closedAt: clock.now() })
-      .where(and(eq(holds.requestId, requestId), eq(holds.status, "active")))
-      .returning({ amountCents: holds.amountCents });
-    if (closed) {
-      await tx
-        .update(accounts)
-        .set({ heldCents: sql`${accounts.heldCents} - ${closed.amountCents}` })
-        .where(eq(accounts.id, accountId));
-      return { priorStatus: "active", releasedCents: closed.amountCents };
+    account: { balanceCents: number; heldCents: number },
+    hold: Hold,
+    releasedCents: number,
+    costCents: number,
+    ending: RequestEnding,
+  ): Promise<number> {
+    const otherHolds = account.heldCents - releasedCents;
+    const chargedCents = Math.max(0, Math.min(costCents, account.balanceCents - otherHolds));
+    if (chargedCents > 0) {
+      await ledger.post(tx, {
+        accountId: hold.accountId,
+        kind: "usage",
+        amountCents: -chargedCents,
+        idempotencyKey: usageKey(hold.requestId),
+        requestId: hold.requestId,
+      });
     }
-    const [hold] = await tx.select({ status: holds.status }).from(holds).where(eq(holds.requestId, requestId));
-    return { priorStatus: hold!.status, releasedCents: 0 };
+    await writeRequestRecord(tx, {
+      requestId: hold.requestId,
+      accountId: hold.accountId,
+      apiKeyId: hold.apiKeyId,
+      endpoint: hold.endpoint,
+      model: hold.model,
+      stream: hold.stream,
+      identity: hold.identity,
+      startedAt: hold.createdAt,
+      endedAt: clock.now(),
+      costCents: chargedCents,
+      ...ending,
+    });
+    return chargedCents;
   }
 
+  /**
+   * Takes the hold: the worst case of an upper bound of the input, or all the
+   * available balance when that is less, so a large estimate alone never
+   * refuses a request the exact count may fit (the caller decides once it has
+   * counted). Refuses with 402 only when not even the 1-cent minimum is
+   * available, which needs no counting at all. Safe to retry: a hold that a
+   * lost commit did create is returned as it was taken.
+   */
   async function reserveHold(input: ReserveHoldInput): Promise<ReservedHold> {
-    const { accountId, requestId, pricing, inputTokens, requestedMaxTokens } = input;
-    if (!Number.isSafeInteger(requestedMaxTokens) || requestedMaxTokens < 1) {
-      throw new RangeError(`requestedMaxTokens must be a positive integer, got ${requestedMaxTokens}`);
-    }
-    // SPEC 5: the worst case is the full requested output, and never more than 500 cents.
+    const { accountId, requestId, pricing, inputTokens, requestedMaxTokens, request } = input;
+    assertOutputBudget(requestedMaxTokens);
     const worstCase = priceRequest(pricing, { inputTokens, outputTokens: requestedMaxTokens });
-
+    const reserved = (amountCents: number): ReservedHold => ({
+      amountCents,
+      maxTokens: outputWithin(pricing, inputTokens, requestedMaxTokens, amountCents),
+      limitedByBalance: amountCents < worstCase,
+    });
     return db.transaction(async (tx) => {
-      const [account] = await tx
-        .select({ balanceCents: accounts.balanceCents, heldCents: accounts.heldCents })
-        .from(accounts)
-        .where(eq(accounts.id, accountId))
-        .for("update");
-      if (!account) throw new DomainError("not_found", `No account ${accountId}.`);
+      const account = await lockAccount(tx, accountId);
+      const [existing] = await tx.select({ amountCents: holds.amountCents }).from(holds).where(eq(holds.requestId, requestId));
+      if (existing) return reserved(existing.amountCents);
 
       // May be negative if a debit outside billing (a refund) landed while holds were open.
       const available = account.balanceCents - account.heldCents;
-      let maxTokens = requestedMaxTokens;
-      let amountCents = worstCase;
-      if (available < worstCase) {
-        // SPEC 5: shrink the answer to what the balance covers rather than refuse.
-        maxTokens = Math.min(requestedMaxTokens, maxAffordableOutputTokens(pricing, inputTokens, available));
-        if (maxTokens < 1) throw insufficientBalance();
-        amountCents = priceRequest(pricing, { inputTokens, outputTokens: maxTokens });
-      }
-
+      if (available < MIN_CHARGE_CENTS) throw insufficientBalance();
+      const hold = reserved(Math.min(worstCase, available));
       const now = clock.now();
-      const [hold] = await tx
-        .insert(holds)
-        .values({
-          id: newId.hold(),
-          accountId,
-          requestId,
-          amountCents,
-          status: "active",
-          createdAt: now,
-          expiresAt: new Date(now.getTime() + holdTtlMs),
-        })
-        .onConflictDoNothing({ target: holds.requestId })
-        .returning({ id: holds.id });
-      // Request ids are generated per request: a second reserve is a caller bug, not a retry.
-      if (!hold) throw new DomainError("conflict", `Request ${requestId} already has a hold.`);
+      await tx.insert(holds).values({
+        id: newId.hold(),
+        accountId,
+        requestId,
+        amountCents: hold.amountCents,
+        status: "active",
+        ...request,
+        createdAt: now,
+        expiresAt: expiryFrom(now),
+      });
       await tx
         .update(accounts)
-        .set({ heldCents: sql`${accounts.heldCents} + ${amountCents}` })
+        .set({ heldCents: sql`${accounts.heldCents} + ${hold.amountCents}` })
         .where(eq(accounts.id, accountId));
-      return { holdId: hold.id, amountCents, maxTokens };
+      return hold;
     });
   }
 
   /**
-   * Releases the hold and charges the actual cost, once: a second settle of the
-   * same request charges nothing more and reports the first charge.
-   *
-   * The charge may be less than costCents. The hold covered the cost we
-   * estimated (our prompt token count and the granted max_tokens); the cost is
-   * priced from the upstream's reported usage, which can be higher (another
-   * tokenizer, hidden prompt tokens). Any excess is taken only from money no
-   * other request has reserved, never below zero; the caller records the
-   * shortfall, since chargedCents < costCents.
+   * Refits an active hold to the exact input, once attachments are resolved
+   * and counted: it grows by what the balance allows (and the output budget
+   * shrinks to fit), or refuses with 402 when not even one token fits.
    */
-  async function settleHold({ requestId, costCents }: { requestId: string; costCents: number }): Promise<{ chargedCents: number }> {
+  async function refitHold(input: Omit<ReserveHoldInput, "accountId" | "request">): Promise<Omit<ReservedHold, "limitedByBalance">> {
+    const { requestId, pricing, inputTokens, requestedMaxTokens } = input;
+    assertOutputBudget(requestedMaxTokens);
+    return db.transaction(async (tx) => {
+      const locked = await lockHold(tx, requestId);
+      if (!locked || locked.hold.status !== "active") throw new DomainError("not_found", `No active hold for request ${requestId}.`);
+      const { hold } = locked;
+      const budget = locked.balanceCents - locked.heldCents + hold.amountCents;
+      const { maxTokens, amountCents } = fitOutput(pricing, inputTokens, requestedMaxTokens, budget);
+      await tx.update(holds).set({ amountCents }).where(eq(holds.id, hold.id));
+      await tx
+        .update(accounts)
+        .set({ heldCents: sql`${accounts.heldCents} + ${amountCents - hold.amountCents}` })
+        .where(eq(accounts.id, hold.accountId));
+      return { amountCents, maxTokens };
+    });
+  }
+
+  /**
+   * Writes running requests' delivered usage onto their holds, in one
+   * statement, and pushes their expiry forward: a hold whose process keeps
+   * checkpointing is never taken for abandoned. No account lock: only the
+   * hold row changes, and a hold already closed is left as it is.
+   */
+  async function checkpoint(checkpoints: readonly Checkpoint[]): Promise<void> {
+    if (checkpoints.length === 0) return;
+    const now = clock.now();
+    const rows = sql.join(
+      checkpoints.map((c) => sql`(${c.requestId}, ${c.inputTokens}::bigint, ${c.outputTokens}::bigint, ${c.costCents}::bigint)`),
+      sql`, `,
+    );
+    await db.execute(sql`
+      update ${holds} set
+        delivered_input_tokens = v.input_tokens,
+        delivered_output_tokens = v.output_tokens,
+        delivered_cost_cents = v.cost_cents,
+        checkpointed_at = ${now.toISOString()}::timestamptz,
+        expires_at = ${expiryFrom(now).toISOString()}::timestamptz
+      from (values ${rows}) as v(request_id, input_tokens, output_tokens, cost_cents)
+      where ${holds.requestId} = v.request_id and ${holds.status} = 'active'`);
+  }
+
+  /**
+   * Ends a held request, once: gives the hold back, charges `costCents` (0
+   * charges nothing) and writes the request record, in one transaction.
+   * Repeating it (a retry after a lost commit) changes nothing and reports
+   * the first charge; so does settling a hold the sweeper already ended.
+   */
+  async function settleHold({ requestId, costCents, ending }: { requestId: string; costCents: number; ending: RequestEnding }): Promise<SettledHold> {
     if (!Number.isSafeInteger(costCents) || costCents < 0) {
       throw new RangeError(`costCents must be a non-negative integer, got ${costCents}`);
     }
-    const idempotencyKey = `usage:${requestId}`;
-
     return db.transaction(async (tx) => {
-      const account = await lockAccountOfHold(tx, requestId);
-      if (!account) throw new DomainError("not_found", `No hold for request ${requestId}.`);
-      const { priorStatus, releasedCents } = await closeHold(tx, account.accountId, requestId, "settled");
-      if (priorStatus === "settled" || priorStatus === "released") {
-        // Closed by its request already: a repeated settle reports the first charge.
-        const previous = await ledger.findByIdempotencyKey(tx, account.accountId, idempotencyKey);
-        return { chargedCents: previous ? -previous.amountCents : 0 };
+      const locked = await lockHold(tx, requestId);
+      if (!locked) throw new DomainError("not_found", `No hold for request ${requestId}.`);
+      const status: Exclude<HoldStatus, "active" | "expired"> = costCents > 0 ? "settled" : "released";
+      const [closed] = await tx
+        .update(holds)
+        .set({ status, closedAt: clock.now() })
+        .where(and(eq(holds.requestId, requestId), eq(holds.status, "active")))
+        .returning({ amountCents: holds.amountCents });
+      if (!closed) {
+        const previous = await ledger.findByIdempotencyKey(tx, locked.hold.accountId, usageKey(requestId));
+        return { chargedCents: previous ? -previous.amountCents : 0, settledNow: false };
       }
-      if (priorStatus === "expired") {
-        // The request outlived the hold's TTL and the sweeper gave the hold back.
-        // The output was delivered, so it is still charged (from unreserved
-        // money only); marking it settled makes a repeat charge nothing.
-        await tx
-          .update(holds)
-          .set({ status: "settled" })
-          .where(and(eq(holds.requestId, requestId), eq(holds.status, "expired")));
-      }
-      if (costCents === 0) return { chargedCents: 0 };
-
-      const otherHolds = account.heldCents - releasedCents;
-      const chargedCents = Math.max(0, Math.min(costCents, account.balanceCents - otherHolds));
-      if (chargedCents > 0) {
-        await ledger.post(tx, { accountId: account.accountId, kind: "usage", amountCents: -chargedCents, idempotencyKey, requestId });
-      }
-      return { chargedCents };
+      await tx
+        .update(accounts)
+        .set({ heldCents: sql`${accounts.heldCents} - ${closed.amountCents}` })
+        .where(eq(accounts.id, locked.hold.accountId));
+      const chargedCents = await chargeAndRecord(tx, locked, locked.hold, closed.amountCents, costCents, ending);
+      return { chargedCents, settledNow: true };
     });
   }
 
-  /** Gives a hold back without charging (the request failed before any output). */
-  async function releaseHold({ requestId }: { requestId: string }): Promise<{ releasedCents: number }> {
-    return db.transaction(async (tx) => {
-      const account = await lockAccountOfHold(tx, requestId);
-      if (!account) throw new DomainError("not_found", `No hold for request ${requestId}.`);
-      const { releasedCents } = await closeHold(tx, account.accountId, requestId, "released");
-      return { releasedCents };
-    });
-  }
-
-  /** Expires one account's overdue holds in one short transaction; returns how many. */
-  async function expireHoldsOf(accountId: string, now: Date): Promise<number> {
+  /** Ends one account's abandoned holds in one short transaction; returns how many. */
+  async function settleAbandonedHoldsOf(accountId: string, now: Date): Promise<number> {
     return db.transaction(async (tx) => {
       // A plain lock (not SKIP LOCKED): an account busy with requests is locked
       // only for milliseconds at a time, and skipping it could postpone its
-      // expired holds indefinitely. Other sweepers are excluded by the
+      // abandoned holds indefinitely. Other sweepers are excluded by the
       // conditional update below, not by the lock.
-      await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).for("update");
-      const expired = await tx
+      const account = await lockAccount(tx, accountId);
+      const abandoned = await tx
         .update(holds)
         .set({ status: "expired", closedAt: now })
         .where(and(eq(holds.accountId, accountId), eq(holds.status, "active"), lt(holds.expiresAt, now)))
-        .returning({ amountCents: holds.amountCents });
-      if (expired.length === 0) return 0;
-      const total = expired.reduce((sum, h) => sum + h.amountCents, 0);
+        .returning();
+      if (abandoned.length === 0) return 0;
+      const released = abandoned.reduce((sum, h) => sum + h.amountCents, 0);
       await tx
         .update(accounts)
-        .set({ heldCents: sql`${accounts.heldCents} - ${total}` })
+        .set({ heldCents: sql`${accounts.heldCents} - ${released}` })
         .where(eq(accounts.id, accountId));
-      return expired.length;
+      let balanceCents = account.balanceCents;
+      const heldCents = account.heldCents - released;
+      for (const hold of abandoned) {
+        const delivered = hold.deliveredOutputTokens > 0;
+        // SPEC 5: the process died; what its last checkpoint says was delivered is billed, once.
+        balanceCents -= await chargeAndRecord(tx, { balanceCents, heldCents }, hold, 0, hold.deliveredCostCents, {
+          status: "interrupted",
+          httpStatus: delivered && hold.stream ? 200 : 503,
+          errorCode: delivered && hold.stream ? null : "service_unavailable",
+          inputTokens: delivered ? hold.deliveredInputTokens : 0,
+          outputTokens: hold.deliveredOutputTokens,
+        });
+      }
+      return abandoned.length;
     });
   }
 
   /**
-   * The sweeper (SPEC 5): releases active holds whose expiry has passed, left by
-   * a process that crashed mid-request. Safe to run on several instances at once.
+   * The sweeper (SPEC 5): ends the holds whose process stopped checkpointing
+   * them (it crashed), charging what their last checkpoint delivered. Safe to
+   * run on several instances at once.
    */
-  async function releaseExpiredHolds(): Promise<number> {
+  async function settleAbandonedHolds(): Promise<number> {
     const now = clock.now();
-    let released = 0;
+    let settled = 0;
     for (;;) {
       const due = await db
         .selectDistinct({ accountId: holds.accountId })
         .from(holds)
         .where(and(eq(holds.status, "active"), lt(holds.expiresAt, now)))
         .limit(SWEEP_BATCH_ACCOUNTS);
-      let releasedThisRound = 0;
-      for (const { accountId } of due) releasedThisRound += await expireHoldsOf(accountId, now);
-      released += releasedThisRound;
+      let settledThisRound = 0;
+      for (const { accountId } of due) settledThisRound += await settleAbandonedHoldsOf(accountId, now);
+      settled += settledThisRound;
       // A short batch was the last; an empty round means another sweeper got there first.
-      if (due.length < SWEEP_BATCH_ACCOUNTS || releasedThisRound === 0) return released;
+      if (due.length < SWEEP_BATCH_ACCOUNTS || settledThisRound === 0) return settled;
     }
   }
 
-  return { reserveHold, settleHold, releaseHold, releaseExpiredHolds };
+  return { reserveHold, refitHold, checkpoint, settleHold, settleAbandonedHolds };
 }
 
 export type Billing = ReturnType<typeof createBilling>;

@@ -9,3 +9,33 @@ export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
 /** Either a database or an open transaction: domain functions accept both. */
 export type DbOrTx = Db | Tx;
+
+// A lost or refused connection, seen through drizzle's query wrapper (the
+// driver's error is its `cause`): postgres.js's CONNECTION_* codes and socket
+// errors, and PostgreSQL's own "connection exception" (class 08) and
+// "operator intervention" codes (57P01 admin shutdown, as pg_terminate_backend
+// sends; 57P02 crash shutdown; 57P03 cannot connect now).
+const CONNECTION_LOSS = /^(CONNECTION_(CLOSED|DESTROYED|ENDED)|CONNECT_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|08...|57P0[123])$/;
+
+/** True for a database failure that says nothing about the query: another connection may well succeed. */
+export function isConnectionLoss(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && CONNECTION_LOSS.test(code)) return true;
+  }
+  return false;
+}
+
+/**
+ * Runs an idempotent database step, and once more (on a new connection: the
+ * pool replaces a lost one) if its connection was lost. A second loss is
+ * left to the caller, who answers 503.
+ */
+export async function retryOnConnectionLoss<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (!isConnectionLoss(error)) throw error;
+    return step();
+  }
+}

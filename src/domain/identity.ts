@@ -38,12 +38,14 @@ export function mergeIdentity(
   if (userName) identity.userName = userName;
   if (headers.sessionId) identity.sessionId = headers.sessionId;
   for (const [field, value] of Object.entries(identity)) {
+    const param = field === "userName" ? "user_name" : field === "userId" ? "user" : "X-Session-Id";
     if (value.length > MAX_IDENTITY_LENGTH) {
-      throw new DomainError(
-        "invalid_request_error",
-        `${field} must be at most ${MAX_IDENTITY_LENGTH} characters.`,
-        field === "userName" ? "user_name" : field === "userId" ? "user" : "X-Session-Id",
-      );
+      throw new DomainError("invalid_request_error", `${param} must be at most ${MAX_IDENTITY_LENGTH} characters.`, param);
+    }
+    // Refused here, before any money moves: PostgreSQL text cannot hold NUL, so it
+    // would fail the record of a request already charged.
+    if (value.includes("\u0000")) {
+      throw new DomainError("invalid_request_error", `${param} must not contain NUL characters.`, param);
     }
   }
   return identity;

@@ -1,62 +1,71 @@
-import type { Db } from "./db.js";
+import type { Db, DbOrTx } from "./db.js";
 import { type EndUserIdentity, recordIdentityUsage } from "./identity.js";
 import { type RequestStatus, requests } from "./schema/index.js";
 
-export interface RequestOutcome {
+/** One API request as the request log keeps it (SPEC 2: its id is the x-request-id). */
+export interface RequestRecordInput {
   requestId: string;
   accountId: string;
   apiKeyId: string | null;
   endpoint: string;
   model: string;
-  upstreamModel: string | null;
   stream: boolean;
   inputTokens: number;
   outputTokens: number;
+  /** What the ledger charged for it (0 when nothing was). */
   costCents: number;
   status: RequestStatus;
   httpStatus: number;
   errorCode: string | null;
-  latencyMs: number;
   identity: EndUserIdentity;
-  at: Date;
+  startedAt: Date;
+  endedAt: Date;
 }
 
-/** The request log: one row per API request, plus the end user's and conversation's running totals. */
+/**
+ * Writes a request's record and, for a billed one, its end user's and
+ * conversation's running totals (SPEC 3), in the caller's transaction, so a
+ * charge and its record commit together (SPEC 5). Writing the same request
+ * twice (a retry after a commit whose answer was lost) keeps the first.
+ */
+export async function writeRequestRecord(tx: DbOrTx, record: RequestRecordInput): Promise<void> {
+  const ids =
+    record.costCents > 0
+      ? await recordIdentityUsage(tx, record.accountId, record.identity, {
+          inputTokens: record.inputTokens,
+          outputTokens: record.outputTokens,
+          costCents: record.costCents,
+          at: record.endedAt,
+        })
+      : { endUserId: null, conversationId: null };
+  await tx
+    .insert(requests)
+    .values({
+      id: record.requestId,
+      accountId: record.accountId,
+      apiKeyId: record.apiKeyId,
+      endpoint: record.endpoint,
+      model: record.model,
+      upstreamModel: null,
+      endUserId: ids.endUserId,
+      conversationId: ids.conversationId,
+      stream: record.stream,
+      inputTokens: record.inputTokens,
+      outputTokens: record.outputTokens,
+      costCents: record.costCents,
+      status: record.status,
+      httpStatus: record.httpStatus,
+      errorCode: record.errorCode,
+      latencyMs: Math.max(0, Math.min(2_147_483_647, record.endedAt.getTime() - record.startedAt.getTime())),
+      createdAt: record.endedAt,
+    })
+    .onConflictDoNothing({ target: requests.id });
+}
+
+/** The request log of requests that never held money: refused before the hold, so nothing to settle. */
 export function createRequestLog({ db }: { db: Db }) {
   return {
-    async record(outcome: RequestOutcome): Promise<void> {
-      const billed = outcome.costCents > 0;
-      await db.transaction(async (tx) => {
-        // Only billed requests count towards end users and conversations (SPEC 3).
-        const ids = billed
-          ? await recordIdentityUsage(tx, outcome.accountId, outcome.identity, {
-              inputTokens: outcome.inputTokens,
-              outputTokens: outcome.outputTokens,
-              costCents: outcome.costCents,
-              at: outcome.at,
-            })
-          : { endUserId: null, conversationId: null };
-        await tx.insert(requests).values({
-          id: outcome.requestId,
-          accountId: outcome.accountId,
-          apiKeyId: outcome.apiKeyId,
-          endpoint: outcome.endpoint,
-          model: outcome.model,
-          upstreamModel: outcome.upstreamModel,
-          endUserId: ids.endUserId,
-          conversationId: ids.conversationId,
-          stream: outcome.stream,
-          inputTokens: outcome.inputTokens,
-          outputTokens: outcome.outputTokens,
-          costCents: outcome.costCents,
-          status: outcome.status,
-          httpStatus: outcome.httpStatus,
-          errorCode: outcome.errorCode,
-          latencyMs: outcome.latencyMs,
-          createdAt: outcome.at,
-        });
-      });
-    },
+    recordUnbilled: (record: RequestRecordInput): Promise<void> => writeRequestRecord(db, { ...record, costCents: 0 }),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { isConnectionLoss } from "../domain/db.js";
 import { DomainError, isDomainError, RetryLaterError } from "../domain/errors.js";
 import type { Logger } from "../domain/logger.js";
 
@@ -31,6 +32,11 @@ export function createErrorHandler(logger: Logger) {
     if (isDomainError(error)) return renderError(c, error);
     if (error instanceof HTTPException && error.status < 500) {
       return renderError(c, new DomainError("invalid_request_error", error.message || "Bad request."));
+    }
+    if (isConnectionLoss(error)) {
+      // The database went away under this request; a retry will find a new connection (SPEC 8: never a 500).
+      logger.warn({ err: error, requestId: c.get("requestId" as never), path: c.req.path }, "database connection lost");
+      return renderError(c, new DomainError("service_unavailable", "The service is briefly unavailable. Try again shortly."));
     }
     logger.error({ err: error, requestId: c.get("requestId" as never), path: c.req.path }, "unhandled error");
     return renderError(c, new DomainError("internal_error", "The server had an error while processing your request."));

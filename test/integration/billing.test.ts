@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.js";
 import { createTestAccount } from "../support/factories.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
-import { moneyState } from "../support/queries.js";
+import { moneyState, requestRow } from "../support/queries.js";
 import {
   activeHoldsCents,
   billingScenarios,
@@ -11,6 +11,7 @@ import {
   holdOf,
   INSUFFICIENT,
   reserve,
+  settle,
 } from "./ledger-billing-scenarios.js";
 
 let database: TestDatabase;
@@ -39,7 +40,7 @@ describe("on PostgreSQL", () => {
           const requestId = newId.request();
           const hold = await reserve(billing, account.id, { requestId, inputTokens: 0, requestedMaxTokens: 2_000 });
           await jitter();
-          const { chargedCents } = await billing.settleHold({ requestId, costCents: hold.amountCents });
+          const { chargedCents } = await settle(billing, requestId, hold.amountCents);
           return { requestId, held: hold.amountCents, chargedCents };
         }),
       );
@@ -70,12 +71,12 @@ describe("on PostgreSQL", () => {
           const hold = await reserve(billing, account.id, { requestId });
           await jitter();
           if (i % 3 === 0) {
-            await billing.releaseHold({ requestId });
+            await settle(billing, requestId, 0);
             return { requestId, costCents: 0, chargedCents: 0 };
           }
           // The upstream reports more tokens than we estimated: 2 cents over the hold.
           const costCents = hold.amountCents + 2;
-          const { chargedCents } = await billing.settleHold({ requestId, costCents });
+          const { chargedCents } = await settle(billing, requestId, costCents);
           return { requestId, costCents, chargedCents };
         }),
       );
@@ -95,7 +96,7 @@ describe("on PostgreSQL", () => {
       expect(7 - money.balanceCents).toBe(charged.reduce((sum, c) => sum + c.chargedCents, 0));
     });
 
-    it("several sweepers at once release each expired hold exactly once, while new holds come in", async () => {
+    it("several sweepers at once end each abandoned hold exactly once, while new holds come in", async () => {
       const { db } = database;
       // Its own epoch, so these sweeps touch only this test's holds (see the sweeper scenario).
       const { billing, clock } = createMoneyServices(db, new Date("2002-01-01T00:00:00Z"));
@@ -108,11 +109,14 @@ describe("on PostgreSQL", () => {
           await reserve(billing, owner.id, { requestId, inputTokens: 0, requestedMaxTokens: 2_000 });
         }
       }
+      // Half of them had delivered 1 cent's worth before their process died.
+      const delivered = expiring.filter((_, i) => i % 2 === 0);
+      await billing.checkpoint(delivered.map((requestId) => ({ requestId, inputTokens: 0, outputTokens: 1_000, costCents: 1 })));
       clock.advance(HOLD_TTL_MS + 1);
 
       const instances = Array.from({ length: 4 }, () => createMoneyServices(db, clock.now()).billing);
       const [released, incoming] = await Promise.all([
-        Promise.all(instances.map((b) => b.releaseExpiredHolds())),
+        Promise.all(instances.map((b) => b.settleAbandonedHolds())),
         Promise.all(
           owners.flatMap((owner) =>
             Array.from({ length: 5 }, async () => {
@@ -125,13 +129,17 @@ describe("on PostgreSQL", () => {
       ]);
 
       expect(released.reduce((a, b) => a + b, 0)).toBe(30);
-      for (const requestId of expiring) expect((await holdOf(db, requestId))?.status).toBe("expired");
+      for (const requestId of expiring) {
+        expect((await holdOf(db, requestId))?.status).toBe("expired");
+        expect(await requestRow(db, requestId)).toMatchObject({ status: "interrupted", costCents: delivered.includes(requestId) ? 1 : 0 });
+      }
       for (const owner of owners) {
         const money = await moneyState(db, owner.id);
-        expect(money).toMatchObject({ balanceCents: 100, heldCents: 10 });
+        expect(money).toMatchObject({ balanceCents: 95, heldCents: 10, ledgerSumCents: 95 });
+        expect(money.usageEntries).toHaveLength(5);
         expect(money.heldCents).toBe(await activeHoldsCents(db, owner.id));
       }
-      await Promise.all(incoming.map((hold) => billing.releaseHold({ requestId: hold.requestId })));
+      await Promise.all(incoming.map((hold) => settle(billing, hold.requestId, 0)));
     });
   });
 });

@@ -7,9 +7,9 @@ import { DomainError } from "../../src/domain/errors.js";
 import { newId } from "../../src/domain/ids.js";
 import { createLedger } from "../../src/domain/ledger.js";
 import type { Pricing } from "../../src/domain/pricing.js";
-import { accounts, holds, ledgerEntries } from "../../src/domain/schema/index.js";
+import { accounts, endUsers, holds, ledgerEntries } from "../../src/domain/schema/index.js";
 import { createTestAccount } from "../support/factories.js";
-import { moneyState } from "../support/queries.js";
+import { moneyState, requestRow } from "../support/queries.js";
 
 // The ledger and billing scenarios every database driver must pass. The
 // PostgreSQL files and the PGlite file both register them; tests that need
@@ -28,12 +28,23 @@ export function createMoneyServices(db: Db, start?: Date) {
   return { clock, ledger, billing };
 }
 
+/** What each test hold's request record is made of. */
+export const TEST_REQUEST = { apiKeyId: null, endpoint: "/v1/chat/completions", model: "sentx-v1", stream: true, identity: {} };
+
 /** reserveHold at the default price; by default 1,000 in + 3,000 out, a 3-cent worst case. */
 export const reserve = (
   billing: Billing,
   accountId: string,
-  { requestId = newId.request(), inputTokens = 1_000, requestedMaxTokens = 3_000 } = {},
-) => billing.reserveHold({ accountId, requestId, pricing: DEFAULT_PRICING, inputTokens, requestedMaxTokens });
+  { requestId = newId.request(), inputTokens = 1_000, requestedMaxTokens = 3_000, request = TEST_REQUEST } = {},
+) => billing.reserveHold({ accountId, requestId, pricing: DEFAULT_PRICING, inputTokens, requestedMaxTokens, request });
+
+/** Ends a held request as a success costing `costCents` (0: released unbilled). */
+export const settle = (billing: Billing, requestId: string, costCents: number) =>
+  billing.settleHold({
+    requestId,
+    costCents,
+    ending: { status: "succeeded", httpStatus: 200, errorCode: null, inputTokens: 10, outputTokens: costCents * 1_000 },
+  });
 
 export const holdOf = async (db: Db, requestId: string) =>
   (await db.select().from(holds).where(eq(holds.requestId, requestId)))[0];
@@ -198,18 +209,19 @@ export function billingScenarios(getDb: () => Db): void {
       // 1,000 in × 300 + 3,000 out × 1,000 = 3,300,000 → 3 cents.
       const hold = await reserve(billing, account.id, { requestId });
 
-      expect(hold).toEqual({ holdId: expect.stringMatching(/^hold_/), amountCents: 3, maxTokens: 3_000 });
+      expect(hold).toEqual({ amountCents: 3, maxTokens: 3_000, limitedByBalance: false });
       expect(await holdOf(db, requestId)).toMatchObject({
-        id: hold.holdId,
         accountId: account.id,
         amountCents: 3,
         status: "active",
+        ...TEST_REQUEST,
+        deliveredCostCents: 0,
         expiresAt: new Date(clock.now().getTime() + HOLD_TTL_MS),
       });
       expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 100, heldCents: 3, ledgerSumCents: 100 });
     });
 
-    it("reduces max_tokens to what the available balance covers", async () => {
+    it("takes all of a small balance and reduces max_tokens to what it covers", async () => {
       const db = getDb();
       const { billing } = createMoneyServices(db);
       const account = await createTestAccount(db, { balanceCents: 2 });
@@ -217,7 +229,7 @@ export function billingScenarios(getDb: () => Db): void {
       // Worst case 1,000 in + 4,096 out = 4.396 → 4 cents > 2. With 2 cents:
       // 300,000 + N × 1,000 < 2,500,000 → N = 2,199, which costs 2.499 → 2 cents.
       const hold = await reserve(billing, account.id, { requestedMaxTokens: 4_096 });
-      expect(hold).toMatchObject({ amountCents: 2, maxTokens: 2_199 });
+      expect(hold).toEqual({ amountCents: 2, maxTokens: 2_199, limitedByBalance: true });
       expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 2, heldCents: 2 });
     });
 
@@ -233,7 +245,7 @@ export function billingScenarios(getDb: () => Db): void {
       expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 4, heldCents: 4 });
     });
 
-    it("refuses with 402 and the exact message when not even 1 cent is available", async () => {
+    it("refuses with 402 and the exact message when not even 1 cent is available, before anything is counted", async () => {
       const db = getDb();
       const { billing } = createMoneyServices(db);
       const empty = await createTestAccount(db, { balanceCents: 0 });
@@ -244,32 +256,56 @@ export function billingScenarios(getDb: () => Db): void {
       expect(error).toMatchObject({ ...INSUFFICIENT, status: 402, type: "insufficient_balance" });
       expect(await holdOf(db, requestId)).toBeUndefined();
       expect(await moneyState(db, empty.id)).toMatchObject({ balanceCents: 0, heldCents: 0 });
-
-      // 2 cents, but the prompt alone (10,000 × 300 = 3 cents) is more than that.
-      const poor = await createTestAccount(db, { balanceCents: 2 });
-      expect(await rejectionOf(reserve(billing, poor.id, { inputTokens: 10_000 }))).toMatchObject(INSUFFICIENT);
     });
 
-    it("rejects an unknown account, and a second hold for the same request", async () => {
+    it("holds a small balance even when the input's upper bound alone exceeds it: the exact count decides later", async () => {
+      const db = getDb();
+      const { billing } = createMoneyServices(db);
+      // 2 cents, but the estimate (10,000 × 300 = 3 cents) is more than that.
+      const poor = await createTestAccount(db, { balanceCents: 2 });
+      expect(await reserve(billing, poor.id, { inputTokens: 10_000 })).toEqual({ amountCents: 2, maxTokens: 0, limitedByBalance: true });
+    });
+
+    it("refits a hold to the exact input: grows it within the balance, shrinks the output, or refuses", async () => {
+      const db = getDb();
+      const { billing } = createMoneyServices(db);
+      const account = await createTestAccount(db, { balanceCents: 5 });
+      const requestId = newId.request();
+      await reserve(billing, account.id, { requestId, inputTokens: 100, requestedMaxTokens: 1_000 }); // 1 cent
+
+      // The documents came to 10,000 tokens: 3 + 1 = 4 cents, and the balance has it.
+      const refit = { requestId, pricing: DEFAULT_PRICING, inputTokens: 10_000, requestedMaxTokens: 1_000 };
+      expect(await billing.refitHold(refit)).toEqual({ amountCents: 4, maxTokens: 1_000 });
+      expect(await moneyState(db, account.id)).toMatchObject({ heldCents: 4 });
+      // 20,000 tokens: 6 cents of input alone is more than the 5 there are.
+      expect(await rejectionOf(billing.refitHold({ ...refit, inputTokens: 20_000 }))).toMatchObject(INSUFFICIENT);
+      // 15,000 tokens (4.5 cents): the 5 cents cover 999 output tokens (5.499 → 5 cents).
+      expect(await billing.refitHold({ ...refit, inputTokens: 15_000 })).toEqual({ amountCents: 5, maxTokens: 999 });
+      expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 5, heldCents: 5 });
+      await settle(billing, requestId, 0);
+      expect(await rejectionOf(billing.refitHold(refit))).toMatchObject({ code: "not_found" });
+    });
+
+    it("rejects an unknown account; a repeated reserve (a retry after a lost commit) returns the same hold", async () => {
       const db = getDb();
       const { billing } = createMoneyServices(db);
       expect(await rejectionOf(reserve(billing, "acct_missing"))).toMatchObject({ code: "not_found" });
 
       const account = await createTestAccount(db, { balanceCents: 50 });
       const requestId = newId.request();
-      await reserve(billing, account.id, { requestId });
-      expect(await rejectionOf(reserve(billing, account.id, { requestId }))).toMatchObject({ code: "conflict" });
+      const first = await reserve(billing, account.id, { requestId });
+      expect(await reserve(billing, account.id, { requestId })).toEqual(first);
       expect(await moneyState(db, account.id)).toMatchObject({ heldCents: 3 });
     });
 
-    it("settles a hold to the actual cost through the ledger", async () => {
+    it("settles a hold to the actual cost through the ledger, with its request record in the same transaction", async () => {
       const db = getDb();
       const { billing } = createMoneyServices(db);
       const account = await createTestAccount(db, { balanceCents: 100 });
       const requestId = newId.request();
-      await reserve(billing, account.id, { requestId });
+      await reserve(billing, account.id, { requestId, request: { ...TEST_REQUEST, identity: { userId: "u-1", sessionId: "s-1" } } });
 
-      expect(await billing.settleHold({ requestId, costCents: 2 })).toEqual({ chargedCents: 2 });
+      expect(await settle(billing, requestId, 2)).toEqual({ chargedCents: 2, settledNow: true });
 
       const money = await moneyState(db, account.id);
       expect(money).toMatchObject({ balanceCents: 98, heldCents: 0, ledgerSumCents: 98 });
@@ -277,6 +313,40 @@ export function billingScenarios(getDb: () => Db): void {
         expect.objectContaining({ amountCents: -2, balanceAfterCents: 98, requestId, idempotencyKey: `usage:${requestId}` }),
       ]);
       expect(await holdOf(db, requestId)).toMatchObject({ status: "settled", closedAt: expect.any(Date) });
+      expect(await requestRow(db, requestId)).toMatchObject({
+        status: "succeeded",
+        costCents: 2,
+        model: "sentx-v1",
+        stream: true,
+        outputTokens: 2_000,
+        endUserId: expect.stringMatching(/^eu_/),
+        conversationId: expect.stringMatching(/^conv_/),
+      });
+      const [endUser] = await db.select().from(endUsers).where(eq(endUsers.accountId, account.id));
+      expect(endUser).toMatchObject({ externalId: "u-1", requestCount: 1, costCents: 2 });
+    });
+
+    it("a settle whose record cannot be written charges nothing: the hold stays for a retry", async () => {
+      const db = getDb();
+      const { billing } = createMoneyServices(db);
+      const account = await createTestAccount(db, { balanceCents: 100 });
+      const requestId = newId.request();
+      await reserve(billing, account.id, { requestId });
+      // The database refuses this one request's record, as a full disk or a lost connection would.
+      await db.execute(sql.raw("create function refuse_record() returns trigger language plpgsql as $$ begin raise exception 'record refused'; end $$"));
+      await db.execute(
+        sql.raw(`create trigger refuse_record before insert on requests for each row when (new.id = '${requestId}') execute function refuse_record()`),
+      );
+      try {
+        await expect(settle(billing, requestId, 2)).rejects.toThrow();
+        expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 100, heldCents: 3, usageEntries: [] });
+        expect(await holdOf(db, requestId)).toMatchObject({ status: "active" });
+      } finally {
+        await db.execute(sql.raw("drop trigger refuse_record on requests"));
+        await db.execute(sql.raw("drop function refuse_record()"));
+      }
+      expect(await settle(billing, requestId, 2)).toEqual({ chargedCents: 2, settledNow: true });
+      expect(await requestRow(db, requestId)).toMatchObject({ costCents: 2 });
     });
 
     it("settles idempotently: a second settle charges nothing more and reports the first charge", async () => {
@@ -286,37 +356,36 @@ export function billingScenarios(getDb: () => Db): void {
       const requestId = newId.request();
       await reserve(billing, account.id, { requestId });
 
-      const first = await billing.settleHold({ requestId, costCents: 3 });
-      const second = await billing.settleHold({ requestId, costCents: 3 });
-      const different = await billing.settleHold({ requestId, costCents: 9 });
+      const first = await settle(billing, requestId, 3);
+      const second = await settle(billing, requestId, 3);
+      const different = await settle(billing, requestId, 9);
 
-      expect([first, second, different]).toEqual([{ chargedCents: 3 }, { chargedCents: 3 }, { chargedCents: 3 }]);
+      expect([first, second, different]).toEqual([
+        { chargedCents: 3, settledNow: true },
+        { chargedCents: 3, settledNow: false },
+        { chargedCents: 3, settledNow: false },
+      ]);
       const money = await moneyState(db, account.id);
       expect(money).toMatchObject({ balanceCents: 97, heldCents: 0, ledgerSumCents: 97 });
       expect(money.usageEntries).toHaveLength(1);
     });
 
-    it("releases without a charge for a cost of 0, and for releaseHold; a later settle charges nothing", async () => {
+    it("releases without a charge for a cost of 0, records it, and a later settle charges nothing", async () => {
       const db = getDb();
       const { billing } = createMoneyServices(db);
       const account = await createTestAccount(db, { balanceCents: 100 });
-      const free = newId.request();
-      const failed = newId.request();
-      await reserve(billing, account.id, { requestId: free });
-      await reserve(billing, account.id, { requestId: failed });
+      const requestId = newId.request();
+      await reserve(billing, account.id, { requestId });
 
-      expect(await billing.settleHold({ requestId: free, costCents: 0 })).toEqual({ chargedCents: 0 });
-      expect(await billing.releaseHold({ requestId: failed })).toEqual({ releasedCents: 3 });
-      expect(await billing.releaseHold({ requestId: failed })).toEqual({ releasedCents: 0 });
-      expect(await billing.settleHold({ requestId: free, costCents: 5 })).toEqual({ chargedCents: 0 });
-      expect(await billing.settleHold({ requestId: failed, costCents: 5 })).toEqual({ chargedCents: 0 });
+      const failed = { status: "failed", httpStatus: 503, errorCode: "upstream_unavailable", inputTokens: 0, outputTokens: 0 } as const;
+      expect(await billing.settleHold({ requestId, costCents: 0, ending: failed })).toEqual({ chargedCents: 0, settledNow: true });
+      expect(await settle(billing, requestId, 5)).toEqual({ chargedCents: 0, settledNow: false });
 
-      expect(await holdOf(db, failed)).toMatchObject({ status: "released" });
+      expect(await holdOf(db, requestId)).toMatchObject({ status: "released" });
+      expect(await requestRow(db, requestId)).toMatchObject({ status: "failed", httpStatus: 503, costCents: 0 });
       const money = await moneyState(db, account.id);
-      expect(money).toMatchObject({ balanceCents: 100, heldCents: 0, ledgerSumCents: 100 });
-      expect(money.usageEntries).toHaveLength(0);
-      expect(await rejectionOf(billing.settleHold({ requestId: "req_unknown", costCents: 1 }))).toMatchObject({ code: "not_found" });
-      expect(await rejectionOf(billing.releaseHold({ requestId: "req_unknown" }))).toMatchObject({ code: "not_found" });
+      expect(money).toMatchObject({ balanceCents: 100, heldCents: 0, ledgerSumCents: 100, usageEntries: [] });
+      expect(await rejectionOf(settle(billing, "req_unknown", 1))).toMatchObject({ code: "not_found" });
     });
 
     it("charges a cost above the hold only from money no other request holds, never below zero", async () => {
@@ -329,45 +398,75 @@ export function billingScenarios(getDb: () => Db): void {
       expect(await reserve(billing, account.id, { requestId: b, requestedMaxTokens: 5_000 })).toMatchObject({ amountCents: 5 });
 
       // The upstream reported more than we held for: 10 − 5 (b's hold) = 5 cents may be taken.
-      expect(await billing.settleHold({ requestId: a, costCents: 8 })).toEqual({ chargedCents: 5 });
+      expect(await settle(billing, a, 8)).toMatchObject({ chargedCents: 5 });
       expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 5, heldCents: 5 });
       // b's hold is intact: its own cost is covered in full; the overage finds nothing left.
-      expect(await billing.settleHold({ requestId: b, costCents: 7 })).toEqual({ chargedCents: 5 });
+      expect(await settle(billing, b, 7)).toMatchObject({ chargedCents: 5 });
       expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 0, heldCents: 0, ledgerSumCents: 0 });
+      expect(await requestRow(db, b)).toMatchObject({ costCents: 5 });
     });
 
-    it("the sweeper releases expired holds (manual clock), and a late settle still charges once", async () => {
+    it("checkpoints write delivered usage onto active holds only, and push their expiry forward", async () => {
+      const db = getDb();
+      const { billing, clock } = createMoneyServices(db);
+      const account = await createTestAccount(db, { balanceCents: 100 });
+      const [running, closed] = [newId.request(), newId.request()];
+      for (const requestId of [running, closed]) await reserve(billing, account.id, { requestId });
+      await settle(billing, closed, 1);
+      clock.advance(60_000);
+
+      await billing.checkpoint([
+        { requestId: running, inputTokens: 1_000, outputTokens: 700, costCents: 1 },
+        { requestId: closed, inputTokens: 1_000, outputTokens: 900, costCents: 2 },
+      ]);
+      expect(await holdOf(db, running)).toMatchObject({
+        deliveredInputTokens: 1_000,
+        deliveredOutputTokens: 700,
+        deliveredCostCents: 1,
+        checkpointedAt: clock.now(),
+        expiresAt: new Date(clock.now().getTime() + HOLD_TTL_MS),
+      });
+      expect(await holdOf(db, closed)).toMatchObject({ status: "settled", deliveredCostCents: 0 });
+      await billing.checkpoint([]);
+      await settle(billing, running, 1);
+    });
+
+    it("the sweeper bills an abandoned hold's last checkpoint once, records it interrupted, and a late settle adds nothing", async () => {
       const db = getDb();
       // Sweeps see every hold in the database: a test that sweeps runs in an
       // epoch of its own, before the default 2026 of the other tests' clocks,
       // and leaves no active hold behind.
       const { billing, clock } = createMoneyServices(db, new Date("2001-01-01T00:00:00Z"));
       const account = await createTestAccount(db, { balanceCents: 20 });
-      const crashed = [newId.request(), newId.request()];
-      const late = newId.request();
-      for (const requestId of [...crashed, late]) await reserve(billing, account.id, { requestId });
+      const [streamed, silent, late] = [newId.request(), newId.request(), newId.request()];
+      for (const requestId of [streamed, silent, late]) await reserve(billing, account.id, { requestId });
+      await billing.checkpoint([
+        { requestId: streamed, inputTokens: 1_000, outputTokens: 1_500, costCents: 2 },
+        { requestId: late, inputTokens: 1_000, outputTokens: 500, costCents: 1 },
+      ]);
       clock.advance(HOLD_TTL_MS / 2);
       const fresh = newId.request();
       await reserve(billing, account.id, { requestId: fresh });
       expect(await moneyState(db, account.id)).toMatchObject({ heldCents: 12 });
 
-      expect(await billing.releaseExpiredHolds()).toBe(0); // nothing has expired yet
+      expect(await billing.settleAbandonedHolds()).toBe(0); // nothing has expired yet
       clock.advance(HOLD_TTL_MS / 2 + 1);
-      expect(await billing.releaseExpiredHolds()).toBe(3);
-      expect(await billing.releaseExpiredHolds()).toBe(0);
+      expect(await billing.settleAbandonedHolds()).toBe(3);
+      expect(await billing.settleAbandonedHolds()).toBe(0);
 
-      expect(await holdOf(db, crashed[0]!)).toMatchObject({ status: "expired", closedAt: clock.now() });
+      expect(await holdOf(db, streamed)).toMatchObject({ status: "expired", closedAt: clock.now() });
       expect(await holdOf(db, fresh)).toMatchObject({ status: "active" });
-      expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 20, heldCents: 3 });
+      expect(await requestRow(db, streamed)).toMatchObject({ status: "interrupted", httpStatus: 200, costCents: 2, outputTokens: 1_500 });
+      expect(await requestRow(db, silent)).toMatchObject({ status: "interrupted", httpStatus: 503, costCents: 0, outputTokens: 0 });
+      // 20 − 2 − 1 charged from the checkpoints; fresh still holds 3.
+      expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 17, heldCents: 3, ledgerSumCents: 17 });
 
-      // A request that outlived its hold is still billed, from unreserved money, once.
-      expect(await billing.settleHold({ requestId: late, costCents: 2 })).toEqual({ chargedCents: 2 });
-      expect(await billing.settleHold({ requestId: late, costCents: 2 })).toEqual({ chargedCents: 2 });
-      expect(await holdOf(db, late)).toMatchObject({ status: "settled" });
+      // The request that outlived its hold reports the sweeper's charge and adds nothing.
+      expect(await settle(billing, late, 2)).toEqual({ chargedCents: 1, settledNow: false });
       const money = await moneyState(db, account.id);
-      expect(money).toMatchObject({ balanceCents: 18, heldCents: 3, ledgerSumCents: 18 });
-      expect(money.usageEntries).toHaveLength(1);
-      await billing.releaseHold({ requestId: fresh }); // leave nothing for another test's sweep
+      expect(money).toMatchObject({ balanceCents: 17, heldCents: 3 });
+      expect(money.usageEntries).toHaveLength(2);
+      await settle(billing, fresh, 0); // leave nothing for another test's sweep
     });
 
     it("keeps the ledger consistent through a mixed run", async () => {
@@ -382,8 +481,7 @@ export function billingScenarios(getDb: () => Db): void {
           expect(error).toMatchObject(INSUFFICIENT);
           continue;
         }
-        if (i % 3 === 0) await billing.releaseHold({ requestId });
-        else await billing.settleHold({ requestId, costCents: i });
+        await settle(billing, requestId, i % 3 === 0 ? 0 : i);
       }
       const money = await moneyState(db, account.id);
       expect(money).toMatchObject({ heldCents: 0, balanceCents: money.ledgerSumCents });

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createInProcessScheduler } from "../../src/domain/jobs/in-process-scheduler.js";
-import { releaseExpiredHoldsJob } from "../../src/domain/jobs/release-expired-holds.js";
 
 beforeEach(() => void vi.useFakeTimers());
 afterEach(() => void vi.useRealTimers());
@@ -87,15 +86,5 @@ describe("in-process scheduler", () => {
     scheduler.schedule({ name: "dup", everyMs: 100, run: async () => {} });
     expect(() => scheduler.schedule({ name: "dup", everyMs: 100, run: async () => {} })).toThrow(/already scheduled/);
     await scheduler.stop();
-  });
-});
-
-describe("release-expired-holds job", () => {
-  it("runs the sweeper once a minute", async () => {
-    const releaseExpiredHolds = vi.fn(async () => 3);
-    const job = releaseExpiredHoldsJob({ releaseExpiredHolds });
-    expect(job).toMatchObject({ name: "release-expired-holds", everyMs: 60_000 });
-    await job.run();
-    expect(releaseExpiredHolds).toHaveBeenCalledOnce();
   });
 });

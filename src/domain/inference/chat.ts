@@ -1,28 +1,28 @@
 import type { ApiCaller } from "../auth.js";
-import type { Billing } from "../billing.js";
 import type { Clock } from "../clock.js";
-import { DomainError, isDomainError } from "../errors.js";
-import type { EndUserIdentity } from "../identity.js";
+import { DomainError } from "../errors.js";
 import { newId } from "../ids.js";
-import type { RequestLimits } from "../limits/request-limits.js";
-import type { Logger } from "../logger.js";
-import { priceRequest } from "../pricing.js";
-import type { RequestLog } from "../request-log.js";
-import type { RequestStatus } from "../schema/index.js";
+import { billableUsage } from "../metering/billable-usage.js";
+import type { CallContext, CallEnding, MeteredCall, MeterPlan, Metering } from "../metering/metered-call.js";
 import { type AttachmentFiles, resolveAttachments } from "./attachments.js";
 import { assertSystemMessagesWithinLimit, withSafetyPrompt } from "./chat-rules.js";
 import type { ModelCatalog, ModelConfig } from "./model-table.js";
-import {
-  type ChatMessage,
-  type ChatProvider,
-  type ChunkChoice,
-  type CompletionChoice,
-  type TokenUsage,
-  type UpstreamChatRequest,
-  type UpstreamChunk,
-  UpstreamError,
+import { createOutputTally, limitOutput } from "./output-limit.js";
+import type {
+  ChatMessage,
+  ChatProvider,
+  ChunkChoice,
+  CompletionChoice,
+  ReportedUsage,
+  TokenUsage,
+  UpstreamChatRequest,
 } from "./provider.js";
-import { countCompletionTokens, countPromptTokens } from "./tokens.js";
+import { countCompletionTokens, countPromptTokens, promptTokensUpperBound } from "./tokens.js";
+
+// Chat completions as a metered surface: the wire-independent chat request
+// becomes a plan (cheap checks, an estimate), then, under the hold, the
+// resolved upstream request; the pipeline in domain/metering owns the hold,
+// the settle and the record.
 
 /** A chat request after the surface has validated it. */
 export interface ChatInput {
@@ -35,13 +35,7 @@ export interface ChatInput {
 }
 
 /** Who is asking, and for whom. */
-export interface ChatCall {
-  requestId: string;
-  caller: ApiCaller;
-  identity: EndUserIdentity;
-  endpoint: string;
-  startedAt: Date;
-}
+export type ChatCall = Omit<CallContext, "requestedModel">;
 
 export interface CompletionHeader {
   id: string;
@@ -58,8 +52,8 @@ export interface ChatCompletionResult extends CompletionHeader {
 export type ChatStreamEvent =
   | { type: "delta"; choices: ChunkChoice[] }
   | { type: "done"; usage: TokenUsage; costCents: number }
-  /** The upstream broke after output began: what was generated is billed, then the stream ends with the error. */
-  | { type: "failed"; error: DomainError; usage: TokenUsage; costCents: number };
+  /** The stream broke after it began: what was generated is billed, then the stream ends with the error. */
+  | { type: "failed"; error: DomainError };
 
 export interface ChatStream extends CompletionHeader {
   events: AsyncIterable<ChatStreamEvent>;
@@ -68,35 +62,10 @@ export interface ChatStream extends CompletionHeader {
 export interface ChatServiceDeps {
   catalog: ModelCatalog;
   providerFor(model: ModelConfig): ChatProvider;
-  billing: Billing;
-  limits: Pick<RequestLimits, "acquireStreamSlot">;
+  metering: Pick<Metering, "begin">;
   files: AttachmentFiles;
-  requestLog: RequestLog;
   clock: Clock;
-  logger: Logger;
   safetyPrompt: string;
-}
-
-interface PreparedChat {
-  call: ChatCall;
-  model: ModelConfig;
-  header: CompletionHeader;
-  upstream: UpstreamChatRequest;
-  promptTokens: number;
-  stream: boolean;
-}
-
-function toDomainError(error: unknown): DomainError {
-  if (isDomainError(error)) return error;
-  if (error instanceof UpstreamError) {
-    if (!error.beforeOutput) {
-      return new DomainError("upstream_error", "The model's upstream failed while answering; the answer is incomplete.");
-    }
-    return error.kind === "unavailable"
-      ? new DomainError("upstream_unavailable", "The model is unavailable right now. Try again shortly.")
-      : new DomainError("upstream_error", `The model's upstream returned an error: ${error.message}`);
-  }
-  throw error;
 }
 
 function assertModelAllowed(caller: ApiCaller, requested: string, model: ModelConfig): void {
@@ -106,8 +75,7 @@ function assertModelAllowed(caller: ApiCaller, requested: string, model: ModelCo
   }
 }
 
-/** SPEC 10: the prompt and the answer must fit the model's context window. */
-function outputTokenBudget(model: ModelConfig, promptTokens: number, requested: number | undefined): number {
+function assertWithinModelOutput(model: ModelConfig, requested: number | undefined): void {
   if (requested !== undefined && requested > model.maxOutputTokens) {
     throw new DomainError(
       "invalid_request_error",
@@ -115,6 +83,10 @@ function outputTokenBudget(model: ModelConfig, promptTokens: number, requested: 
       "max_tokens",
     );
   }
+}
+
+/** SPEC 10: the prompt and the answer must fit the model's context window. */
+function outputTokenBudget(model: ModelConfig, promptTokens: number, requested: number | undefined): number {
   const room = model.contextWindow - promptTokens;
   const budget = requested ?? Math.min(model.defaultMaxTokens, room);
   if (budget < 1 || budget > room) {
@@ -128,7 +100,7 @@ function outputTokenBudget(model: ModelConfig, promptTokens: number, requested: 
 const hasOutput = (choices: ChunkChoice[]): boolean =>
   choices.some((c) => Boolean(c.delta.content) || Boolean(c.delta.tool_calls?.length));
 
-/** Tokens the upstream generated, counted by us when it reports no usage. */
+/** Tokens the upstream generated, counted by us when it reports no believable usage. */
 function countGenerated(parts: Array<{ content?: string | null; tool_calls?: unknown[] }>): number {
   const text = parts.map((p) => p.content ?? "").join("");
   const toolArguments = parts.flatMap((p) =>
@@ -137,149 +109,70 @@ function countGenerated(parts: Array<{ content?: string | null; tool_calls?: unk
   return countCompletionTokens(text, toolArguments);
 }
 
-export function createChatService(deps: ChatServiceDeps) {
-  const { catalog, billing, requestLog, clock, logger } = deps;
+interface PreparedChat {
+  upstream: UpstreamChatRequest;
+  promptTokens: number;
+}
 
-  async function prepare(call: ChatCall, input: ChatInput, stream: boolean): Promise<PreparedChat> {
+export function createChatService(deps: ChatServiceDeps) {
+  const { catalog, metering, clock } = deps;
+
+  /** Cheap checks only: no attachment is read and nothing is tokenized before the hold. */
+  function plan(call: ChatCall, input: ChatInput, stream: boolean): MeterPlan {
     const model = catalog.resolve(input.model);
     assertModelAllowed(call.caller, input.model, model);
     assertSystemMessagesWithinLimit(input.messages);
-    const resolved = await resolveAttachments(input.messages, { accountId: call.caller.account.id, model, files: deps.files });
-    const messages = withSafetyPrompt(deps.safetyPrompt, resolved);
-    const promptTokens = countPromptTokens(messages);
-    const requestedMaxTokens = outputTokenBudget(model, promptTokens, input.maxTokens);
-    const hold = await billing.reserveHold({
-      accountId: call.caller.account.id,
-      requestId: call.requestId,
-      pricing: model.pricing,
-      inputTokens: promptTokens,
-      requestedMaxTokens,
-    });
+    assertWithinModelOutput(model, input.maxTokens);
+    const withPrompt = withSafetyPrompt(deps.safetyPrompt, input.messages);
     return {
-      call,
       model,
-      header: { id: newId.completion(), created: Math.floor(clock.now().getTime() / 1000), model: model.id },
-      upstream: { model: model.id, messages, maxTokens: hold.maxTokens, params: input.params },
-      promptTokens,
       stream,
+      // A prompt beyond the window is refused once counted, so the window bounds what can be held for.
+      inputTokensUpperBound: Math.min(promptTokensUpperBound(withPrompt), model.contextWindow),
+      requestedMaxTokens: input.maxTokens ?? model.defaultMaxTokens,
     };
   }
 
-  /** Settles the hold (or releases it when nothing billable happened) and writes the request log. */
-  async function finish(
-    prepared: PreparedChat,
-    outcome: { status: RequestStatus; billable: boolean; usage: TokenUsage; error?: DomainError },
-  ): Promise<number> {
-    const { call, model } = prepared;
-    let costCents = 0;
-    try {
-      if (outcome.billable) {
-        const cost = priceRequest(model.pricing, {
-          inputTokens: outcome.usage.promptTokens,
-          outputTokens: outcome.usage.completionTokens,
-        });
-        costCents = (await billing.settleHold({ requestId: call.requestId, costCents: cost })).chargedCents;
-        if (costCents < cost) {
-          logger.warn({ requestId: call.requestId, cost, charged: costCents }, "usage exceeded the hold; charged what was available");
-        }
-      } else {
-        await billing.releaseHold({ requestId: call.requestId });
-      }
-    } catch (error) {
-      // The answer already exists; the hold will expire and be released by the sweeper.
-      logger.error({ err: error, requestId: call.requestId }, "could not settle a request's hold");
-    }
-    await recordOutcome(call, {
-      model: model.id,
-      stream: prepared.stream,
-      status: outcome.status,
-      httpStatus: outcome.error ? outcome.error.status : 200,
-      errorCode: outcome.error?.code ?? null,
-      inputTokens: outcome.billable ? outcome.usage.promptTokens : 0,
-      outputTokens: outcome.billable ? outcome.usage.completionTokens : 0,
-      costCents,
-    });
-    return costCents;
+  /** Under the hold: attachments resolved, the exact prompt counted, the output budget fitted to the hold. */
+  async function prepare(metered: MeteredCall, call: ChatCall, input: ChatInput): Promise<PreparedChat> {
+    const { model } = metered;
+    const resolved = await resolveAttachments(input.messages, { accountId: call.caller.account.id, model, files: deps.files });
+    const messages = withSafetyPrompt(deps.safetyPrompt, resolved);
+    const promptTokens = countPromptTokens(messages);
+    const maxTokens = await metered.fitOutput(promptTokens, outputTokenBudget(model, promptTokens, input.maxTokens));
+    return { upstream: { model: model.id, messages, maxTokens, params: input.params }, promptTokens };
   }
 
-  async function recordOutcome(
-    call: ChatCall,
-    outcome: {
-      model: string;
-      stream: boolean;
-      status: RequestStatus;
-      httpStatus: number;
-      errorCode: string | null;
-      inputTokens: number;
-      outputTokens: number;
-      costCents: number;
-    },
-  ): Promise<void> {
-    const at = clock.now();
-    try {
-      await requestLog.record({
-        ...outcome,
-        requestId: call.requestId,
-        accountId: call.caller.account.id,
-        apiKeyId: call.caller.apiKey.id,
-        endpoint: call.endpoint,
-        upstreamModel: null,
-        identity: call.identity,
-        latencyMs: Math.max(0, at.getTime() - call.startedAt.getTime()),
-        at,
-      });
-    } catch (error) {
-      logger.error({ err: error, requestId: call.requestId }, "could not write the request log");
-    }
+  function begin(call: ChatCall, input: ChatInput, stream: boolean, signal: AbortSignal) {
+    return metering.begin({ ...call, requestedModel: input.model }, () => plan(call, input, stream), signal);
   }
 
-  /** Runs `prepare`, logging a refused request (bad input, no balance) before rethrowing. */
-  async function prepareOrRecord(call: ChatCall, input: ChatInput, stream: boolean): Promise<PreparedChat> {
-    try {
-      return await prepare(call, input, stream);
-    } catch (error) {
-      if (isDomainError(error)) {
-        await recordOutcome(call, {
-          model: input.model,
-          stream,
-          status: "failed",
-          httpStatus: error.status,
-          errorCode: error.code,
-          inputTokens: 0,
-          outputTokens: 0,
-          costCents: 0,
-        });
-      }
-      throw error;
-    }
-  }
+  const header = (model: ModelConfig): CompletionHeader => ({
+    id: newId.completion(),
+    created: Math.floor(clock.now().getTime() / 1000),
+    model: model.id,
+  });
 
-  /** Calls the upstream; a failure before any output releases the hold unbilled and is rethrown as a DomainError. */
-  async function callUpstream<T>(prepared: PreparedChat, signal: AbortSignal, call: (provider: ChatProvider) => Promise<T>): Promise<T> {
-    try {
-      return await call(deps.providerFor(prepared.model));
-    } catch (error) {
-      const failure = toDomainError(error);
-      await finish(prepared, {
-        status: signal.aborted ? "cancelled" : "failed",
-        billable: false,
-        usage: { promptTokens: 0, completionTokens: 0 },
-        error: failure,
-      });
-      throw failure;
-    }
-  }
+  /** SPEC 5: the upstream's numbers are believed only within what the request could have used. */
+  const usageOf = (metered: MeteredCall, prepared: PreparedChat, reported: ReportedUsage | undefined, counted: () => number) =>
+    billableUsage(
+      reported,
+      { promptTokens: () => prepared.promptTokens, completionTokens: counted },
+      { maxPromptTokens: metered.model.contextWindow, maxCompletionTokens: prepared.upstream.maxTokens },
+    );
 
   return {
     async complete(call: ChatCall, input: ChatInput, signal: AbortSignal): Promise<ChatCompletionResult> {
-      const prepared = await prepareOrRecord(call, input, false);
-      const completion = await callUpstream(prepared, signal, (provider) => provider.complete(prepared.upstream, signal));
-      const usage = completion.usage ?? {
-        promptTokens: prepared.promptTokens,
-        completionTokens: countGenerated(completion.choices.map((c) => c.message)),
-      };
-      const costCents = await finish(prepared, { status: "succeeded", billable: true, usage });
-      return { ...prepared.header, choices: completion.choices, usage, costCents };
+      const metered = await begin(call, input, false, signal);
+      return metered.guard(async () => {
+        const prepared = await prepare(metered, call, input);
+        const completion = await deps.providerFor(metered.model).complete(prepared.upstream, metered.signal);
+        const choices = limitOutput(completion.choices, prepared.upstream.maxTokens);
+        const usage = usageOf(metered, prepared, completion.usage, () => countGenerated(choices.map((c) => c.message)));
+        // Not one byte of the answer leaves before its charge has committed.
+        const { chargedCents } = await metered.end({ status: "succeeded", usage }, { beforeDelivery: true });
+        return { ...header(metered.model), choices, usage, costCents: chargedCents };
+      });
     },
 
     /**
@@ -287,51 +180,50 @@ export function createChatService(deps: ChatServiceDeps) {
      * are still plain errors; the events then end with "done" or "failed".
      */
     async stream(call: ChatCall, input: ChatInput, signal: AbortSignal): Promise<ChatStream> {
-      const slot = await deps.limits.acquireStreamSlot(call.caller);
-      let prepared: PreparedChat;
-      let upstream: AsyncIterable<UpstreamChunk>;
-      try {
-        prepared = await prepareOrRecord(call, input, true);
-        upstream = await callUpstream(prepared, signal, (provider) => provider.stream(prepared.upstream, signal));
-      } catch (error) {
-        await slot.release();
-        throw error;
-      }
+      const metered = await begin(call, input, true, signal);
+      const { prepared, chunks } = await metered.guard(async () => {
+        const prepared = await prepare(metered, call, input);
+        return { prepared, chunks: await deps.providerFor(metered.model).stream(prepared.upstream, metered.signal) };
+      });
 
       async function* events(): AsyncGenerator<ChatStreamEvent> {
         const generated: ChunkChoice["delta"][] = [];
-        let reported: TokenUsage | undefined;
+        const tally = createOutputTally(prepared.upstream.maxTokens);
+        let reported: ReportedUsage | undefined;
         let outputBegan = false;
-        let finished = false;
-        const usageSoFar = (): TokenUsage =>
-          reported ?? { promptTokens: prepared.promptTokens, completionTokens: countGenerated(generated) };
+        let ending: CallEnding | undefined;
+        const usageSoFar = (exact: boolean) =>
+          usageOf(metered, prepared, reported, exact ? () => countGenerated(generated) : () => tally.tokens);
         try {
-          let status: RequestStatus = "succeeded";
           let failure: DomainError | undefined;
+          let usage: TokenUsage | undefined;
           try {
-            for await (const chunk of upstream) {
+            for await (const chunk of chunks) {
               if (chunk.usage) reported = chunk.usage;
               if (chunk.choices.length === 0) continue;
-              generated.push(...chunk.choices.map((c) => c.delta));
-              outputBegan ||= hasOutput(chunk.choices);
-              yield { type: "delta", choices: chunk.choices };
+              // An upstream that ignores max_tokens is cut off at the budget its hold covers.
+              const { choices, exhausted } = tally.take(chunk.choices);
+              generated.push(...choices.map((c) => c.delta));
+              outputBegan ||= hasOutput(choices);
+              if (outputBegan) metered.delivered(usageSoFar(false));
+              yield { type: "delta", choices };
+              if (exhausted) break;
             }
+            usage = usageSoFar(true);
+            ending = { status: "succeeded", ...(outputBegan && { usage }) };
           } catch (error) {
-            status = signal.aborted ? "cancelled" : "failed";
-            failure = signal.aborted ? undefined : toDomainError(error);
+            if (outputBegan) usage = usageSoFar(true);
+            ({ ending, error: failure } = metered.endingFor(error, usage));
           }
-          const usage = usageSoFar();
-          finished = true;
-          const costCents = await finish(prepared, { status, billable: outputBegan, usage, ...(failure && { error: failure }) });
-          yield failure ? { type: "failed", error: failure, usage, costCents } : { type: "done", usage, costCents };
+          const { chargedCents } = await metered.end(ending);
+          yield failure ? { type: "failed", error: failure } : { type: "done", usage: usage!, costCents: chargedCents };
         } finally {
-          // The consumer stopped early (the client went away): bill what was generated.
-          if (!finished) await finish(prepared, { status: "cancelled", billable: outputBegan, usage: usageSoFar() });
-          await slot.release();
+          // The consumer stopped reading (the client went away): bill what was generated.
+          if (!ending) await metered.end(metered.endingFor(null, outputBegan ? usageSoFar(true) : undefined).ending);
         }
       }
 
-      return { ...prepared.header, events: events() };
+      return { ...header(metered.model), events: events() };
     },
   };
 }

@@ -31,6 +31,15 @@ export interface TokenUsage {
   completionTokens: number;
 }
 
+/**
+ * Usage as an upstream reported it: untrusted (SPEC 5). Each field is any
+ * number it sent (negative, fractional, astronomically large), or absent.
+ */
+export interface ReportedUsage {
+  promptTokens?: number;
+  completionTokens?: number;
+}
+
 /** An OpenAI chat.completion choice, as the upstream sent it. */
 export interface CompletionChoice {
   index: number;
@@ -50,12 +59,12 @@ export interface ChunkChoice {
 export interface UpstreamCompletion {
   choices: CompletionChoice[];
   /** Absent when the upstream does not report usage; the domain then counts tokens itself. */
-  usage?: TokenUsage;
+  usage?: ReportedUsage;
 }
 
 export interface UpstreamChunk {
   choices: ChunkChoice[];
-  usage?: TokenUsage;
+  usage?: ReportedUsage;
 }
 
 export interface ChatProvider {

@@ -29,23 +29,35 @@ export function countTextTokens(text: string): number {
   return text === "" ? 0 : countTokens(text, PLAIN_TEXT);
 }
 
-function countContentTokens(content: ChatMessage["content"]): number {
+type TextMeasure = (text: string) => number;
+
+function contentTokens(content: ChatMessage["content"], measure: TextMeasure): number {
   if (content == null) return 0;
-  if (typeof content === "string") return countTextTokens(content);
+  if (typeof content === "string") return measure(content);
   let tokens = 0;
   for (const part of content) {
-    tokens += part.type === "text" && typeof part.text === "string" ? countTextTokens(part.text) : NON_TEXT_PART_TOKENS;
+    tokens += part.type === "text" && typeof part.text === "string" ? measure(part.text) : NON_TEXT_PART_TOKENS;
   }
   return tokens;
 }
 
 /** What an assistant's tool calls put back into the conversation: each function's name and arguments. */
-function countToolCallTokens(toolCalls: unknown[] | undefined): number {
+function toolCallTokens(toolCalls: unknown[] | undefined, measure: TextMeasure): number {
   let tokens = 0;
   for (const call of toolCalls ?? []) {
     const fn = (call as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
-    if (typeof fn?.name === "string") tokens += countTextTokens(fn.name);
-    if (typeof fn?.arguments === "string") tokens += countTextTokens(fn.arguments);
+    if (typeof fn?.name === "string") tokens += measure(fn.name);
+    if (typeof fn?.arguments === "string") tokens += measure(fn.arguments);
+  }
+  return tokens;
+}
+
+function promptTokens(messages: readonly ChatMessage[], measure: TextMeasure): number {
+  let tokens = REPLY_PRIMING_TOKENS;
+  for (const message of messages) {
+    tokens += TOKENS_PER_MESSAGE + measure(message.role) + contentTokens(message.content, measure);
+    if (message.name) tokens += TOKENS_PER_NAME + measure(message.name);
+    tokens += toolCallTokens(message.tool_calls, measure);
   }
   return tokens;
 }
@@ -54,15 +66,16 @@ function countToolCallTokens(toolCalls: unknown[] | undefined): number {
  * The prompt tokens of a chat request, as OpenAI bills them for its gpt-4o
  * family. Tool definitions (`tools`) are not messages and are not counted here.
  */
-export function countPromptTokens(messages: readonly ChatMessage[]): number {
-  let tokens = REPLY_PRIMING_TOKENS;
-  for (const message of messages) {
-    tokens += TOKENS_PER_MESSAGE + countTextTokens(message.role) + countContentTokens(message.content);
-    if (message.name) tokens += TOKENS_PER_NAME + countTextTokens(message.name);
-    tokens += countToolCallTokens(message.tool_calls);
-  }
-  return tokens;
-}
+export const countPromptTokens = (messages: readonly ChatMessage[]): number => promptTokens(messages, countTextTokens);
+
+/**
+ * An upper bound of countPromptTokens without tokenizing: a byte-level BPE
+ * token is at least one UTF-8 byte. Linear and cheap, so it can size a hold
+ * before anything is tokenized (parts that are not text count as in the exact
+ * count; a document's text is only known once its file is resolved).
+ */
+export const promptTokensUpperBound = (messages: readonly ChatMessage[]): number =>
+  promptTokens(messages, (text) => Buffer.byteLength(text, "utf8"));
 
 /** The completion tokens of generated text plus the arguments of any tool calls the model made. */
 export function countCompletionTokens(text: string, toolCallArgs: readonly string[] = []): number {

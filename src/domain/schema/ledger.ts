@@ -1,6 +1,6 @@
-import { index, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { boolean, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { accountRef } from "./accounts.js";
-import { cents, timestampTz } from "./columns.js";
+import { cents, timestampTz, tokens } from "./columns.js";
 
 export type LedgerEntryKind = "topup" | "usage" | "refund" | "grant" | "adjustment";
 
@@ -29,7 +29,19 @@ export type LedgerEntry = typeof ledgerEntries.$inferSelect;
 
 export type HoldStatus = "active" | "settled" | "released" | "expired";
 
-/** A reservation of a request's worst-case cost, taken before the upstream call. */
+/** SPEC 3 identity as the request sent it, kept on the hold until the request is recorded. */
+export interface HeldIdentity {
+  userId?: string;
+  userName?: string;
+  sessionId?: string;
+}
+
+/**
+ * A reservation of a request's worst-case cost, taken before the upstream call.
+ * It is also the request's durable pending charge: it carries what its request
+ * record needs, and the usage delivered so far (the checkpoint), so a sweeper
+ * can bill and record a request whose process died (SPEC 5).
+ */
 export const holds = pgTable(
   "holds",
   {
@@ -38,7 +50,18 @@ export const holds = pgTable(
     requestId: text("request_id").notNull().unique(),
     amountCents: cents("amount_cents").notNull(),
     status: text("status").$type<HoldStatus>().notNull().default("active"),
+    // The defaults below only fill holds written before these columns existed (all long closed).
+    apiKeyId: text("api_key_id"),
+    endpoint: text("endpoint").notNull().default("/v1/chat/completions"),
+    model: text("model").notNull().default(""),
+    stream: boolean("stream").notNull().default(false),
+    identity: jsonb("identity").$type<HeldIdentity>().notNull().default({}),
+    deliveredInputTokens: tokens("delivered_input_tokens").notNull().default(0),
+    deliveredOutputTokens: tokens("delivered_output_tokens").notNull().default(0),
+    deliveredCostCents: cents("delivered_cost_cents").notNull().default(0),
+    checkpointedAt: timestampTz("checkpointed_at"),
     createdAt: timestampTz("created_at").notNull().defaultNow(),
+    /** Pushed forward by every checkpoint: a hold expires only when its process stopped checkpointing. */
     expiresAt: timestampTz("expires_at").notNull(),
     closedAt: timestampTz("closed_at"),
   },

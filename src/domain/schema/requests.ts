@@ -4,7 +4,11 @@ import { apiKeys } from "./api-keys.js";
 import { cents, timestampTz, tokens } from "./columns.js";
 import { conversations, endUsers } from "./identity.js";
 
-export type RequestStatus = "succeeded" | "cancelled" | "failed";
+/**
+ * cancelled: the client went away; interrupted: the server stopped (crash or
+ * shutdown) before the request ended, and it was billed up to its last checkpoint.
+ */
+export type RequestStatus = "succeeded" | "cancelled" | "failed" | "interrupted";
 
 /** One row per billed or failed API request: the request log (SPEC 2, x-request-id). */
 export const requests = pgTable(

@@ -14,6 +14,8 @@ const positiveInt = (name: string) =>
     error: `${name} must be at least 1.`,
   });
 
+const MAX_MODEL_NAME_LENGTH = 256;
+
 const contentPart = z.looseObject({ type: z.string({ error: "Each content part needs a string type." }) });
 
 const message = z
@@ -35,7 +37,12 @@ const message = z
   });
 
 export const chatCompletionRequest = z.object({
-  model: z.string({ error: "model is required." }).min(1, { error: "model is required." }),
+  // Bounded and NUL-free: the name is kept in the request log (PostgreSQL text cannot hold NUL).
+  model: z
+    .string({ error: "model is required." })
+    .min(1, { error: "model is required." })
+    .max(MAX_MODEL_NAME_LENGTH, { error: `model must be at most ${MAX_MODEL_NAME_LENGTH} characters.` })
+    .refine((name) => !name.includes("\u0000"), { error: "model must not contain NUL characters." }),
   messages: z.array(message, { error: "messages must be an array." }).min(1, { error: "messages must not be empty." }),
   stream: z.boolean({ error: "stream must be a boolean." }).nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),

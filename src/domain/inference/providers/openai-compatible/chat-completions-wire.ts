@@ -1,4 +1,4 @@
-import type { ChunkChoice, CompletionChoice, TokenUsage, UpstreamChatRequest, UpstreamChunk, UpstreamCompletion } from "../../provider.js";
+import type { ChunkChoice, CompletionChoice, ReportedUsage, UpstreamChatRequest, UpstreamChunk, UpstreamCompletion } from "../../provider.js";
 
 // The OpenAI Chat Completions wire format, both ways: the body we send, and
 // the responses we read back into the provider port's types. Readers throw
@@ -28,12 +28,20 @@ export function chatCompletionsBody(request: UpstreamChatRequest, upstreamModel:
   };
 }
 
-const isTokenCount = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0;
+const numberOrNothing = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
 
-/** OpenAI's usage block, when it is a whole one; OpenAI sends `usage: null` on every chunk but the last. */
-export function readUsage(value: unknown): TokenUsage | undefined {
-  if (!isObject(value) || !isTokenCount(value.prompt_tokens) || !isTokenCount(value.completion_tokens)) return undefined;
-  return { promptTokens: value.prompt_tokens, completionTokens: value.completion_tokens };
+/**
+ * OpenAI's usage block, its numbers as sent: whether to believe them is the
+ * metering's decision (SPEC 5). OpenAI sends `usage: null` on every chunk but the last.
+ */
+export function readUsage(value: unknown): ReportedUsage | undefined {
+  if (!isObject(value)) return undefined;
+  const promptTokens = numberOrNothing(value.prompt_tokens);
+  const completionTokens = numberOrNothing(value.completion_tokens);
+  return {
+    ...(promptTokens !== undefined && { promptTokens }),
+    ...(completionTokens !== undefined && { completionTokens }),
+  };
 }
 
 /** The message of an error body: OpenAI's `{error: {message}}`, or the `{error: "…"}` / `{message}` / `{detail}` other servers use. */

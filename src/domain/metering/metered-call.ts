@@ -1,0 +1,357 @@
+import { setTimeout as delay } from "node:timers/promises";
+import type { ApiCaller } from "../auth.js";
+import type { Billing, RequestEnding, ReservedHold } from "../billing.js";
+import { isConnectionLoss, retryOnConnectionLoss } from "../db.js";
+import { DomainError, isDomainError } from "../errors.js";
+import type { EndUserIdentity } from "../identity.js";
+import type { ModelConfig } from "../inference/model-table.js";
+import { type TokenUsage, UpstreamError } from "../inference/provider.js";
+import { INSUFFICIENT_BALANCE_MESSAGE } from "../ledger.js";
+import type { RequestLimits, StreamSlot } from "../limits/request-limits.js";
+import type { Logger } from "../logger.js";
+import { maxAffordableOutputTokens, priceRequest } from "../pricing.js";
+import type { RequestLog } from "../request-log.js";
+import type { Clock } from "../clock.js";
+import type { Checkpoints } from "./checkpoints.js";
+
+// The metered call (ARCHITECTURE "The metered call"): every billed surface runs
+// admit → bound → hold → resolve → call → settle + record through here. A
+// surface supplies the cheap plan and does the resolving and calling; the
+// pipeline owns every ending. Once a hold exists the call ends exactly once,
+// in one settle that charges (or releases) and records together, whatever
+// throws, aborts or shuts down in between (SPEC 5: billed means recorded).
+
+/** Who is asking, for whom, and where. */
+export interface CallContext {
+  requestId: string;
+  caller: ApiCaller;
+  identity: EndUserIdentity;
+  endpoint: string;
+  startedAt: Date;
+  /** The model name as the caller sent it (bounded at the edge), for records of refusals. */
+  requestedModel: string;
+}
+
+/** What a surface knows from cheap checks alone: nothing large read, decoded or tokenized. */
+export interface MeterPlan {
+  model: ModelConfig;
+  stream: boolean;
+  /** An upper bound of the input tokens, from sizes alone; it sizes the hold. */
+  inputTokensUpperBound: number;
+  /** The output asked for, within the model's maximum. */
+  requestedMaxTokens: number;
+}
+
+/** How a call ended. `usage` is present exactly when output began: only then is it billed (SPEC 5). */
+export type CallEnding =
+  | { status: "succeeded"; usage?: TokenUsage }
+  | { status: "failed"; error: DomainError; usage?: TokenUsage }
+  | { status: "cancelled" | "interrupted"; usage?: TokenUsage };
+
+export interface MeteredCall {
+  readonly requestId: string;
+  readonly model: ModelConfig;
+  /** Aborted when the client goes away or the server shuts down: pass it to the upstream. */
+  readonly signal: AbortSignal;
+  /** The output budget the hold covers once the exact input is known; grows the hold when its estimate fell short. */
+  fitOutput(inputTokens: number, requestedMaxTokens: number): Promise<number>;
+  /** The output budget granted so far (the upstream is told it; usage above it is not believed). */
+  readonly maxTokens: number;
+  /** What has been delivered so far, for the checkpoints. */
+  delivered(usage: TokenUsage): void;
+  /**
+   * Ends the call, once (later calls return the first result). With
+   * `beforeDelivery`, the output is still unsent: the settle must commit now
+   * or the call stays open and 503 is thrown, so nothing is delivered
+   * unbilled. Otherwise a settle that cannot commit keeps being retried in
+   * the background, while the checkpoint carries the charge.
+   */
+  end(ending: CallEnding, options?: { beforeDelivery?: boolean }): Promise<{ chargedCents: number }>;
+  /** Runs a step of the call: whatever it throws ends the call unbilled (unless already ended) and is rethrown as a DomainError. */
+  guard<T>(step: () => Promise<T>): Promise<T>;
+  /**
+   * How a failure at this point ends the call: by a shutdown, by the client, or
+   * by the error itself; no error (null) means the reader stopped: cancelled.
+   */
+  endingFor(error: unknown, usage?: TokenUsage): { ending: CallEnding; error: DomainError };
+}
+
+export interface MeteringDeps {
+  billing: Billing;
+  requestLog: RequestLog;
+  limits: Pick<RequestLimits, "acquireStreamSlot">;
+  checkpoints: Checkpoints;
+  clock: Clock;
+  logger: Logger;
+}
+
+const SETTLE_RETRY_FIRST_MS = 250;
+const SETTLE_RETRY_MAX_MS = 30_000;
+
+const serviceUnavailable = (message: string, cause?: unknown) =>
+  new DomainError("service_unavailable", message, null, cause === undefined ? undefined : { cause });
+
+const shuttingDown = () => serviceUnavailable("The server is restarting and stopped this request. Retry it.");
+const clientGone = () => new DomainError("client_closed_request", "The client closed the request before it ended.");
+
+/** SPEC 8 for upstream failures: unavailable before output is 503, anything else 502. */
+function upstreamFailure(error: UpstreamError): DomainError {
+  if (!error.beforeOutput) {
+    return new DomainError("upstream_error", "The model's upstream failed while answering; the answer is incomplete.");
+  }
+  return error.kind === "unavailable"
+    ? new DomainError("upstream_unavailable", "The model is unavailable right now. Try again shortly.")
+    : new DomainError("upstream_error", `The model's upstream returned an error: ${error.message}`);
+}
+
+function recordOf(ending: CallEnding, stream: boolean): RequestEnding {
+  const usage = ending.usage;
+  const tokens = { inputTokens: usage?.promptTokens ?? 0, outputTokens: usage?.completionTokens ?? 0 };
+  switch (ending.status) {
+    case "succeeded":
+      return { status: "succeeded", httpStatus: 200, errorCode: null, ...tokens };
+    case "failed":
+      // A stream's status line (200) went out with its first byte.
+      return { status: "failed", httpStatus: stream && usage ? 200 : ending.error.status, errorCode: ending.error.code, ...tokens };
+    case "cancelled":
+      return { status: "cancelled", httpStatus: 499, errorCode: null, ...tokens };
+    case "interrupted":
+      return stream && usage
+        ? { status: "interrupted", httpStatus: 200, errorCode: null, ...tokens }
+        : { status: "interrupted", httpStatus: 503, errorCode: "service_unavailable", ...tokens };
+  }
+}
+
+export function createMetering({ billing, requestLog, limits, checkpoints, clock, logger }: MeteringDeps) {
+  const shutdown = new AbortController();
+  /** Calls from their hold until their settle committed (or was given up at shutdown). */
+  const inFlight = new Set<Promise<void>>();
+  let retriesStopped = false;
+
+  /** Any failure as the DomainError the client sees; an unexpected one is logged and hidden (SPEC 8). */
+  function asDomainError(error: unknown, requestId: string): DomainError {
+    if (isDomainError(error)) return error;
+    if (error instanceof UpstreamError) return upstreamFailure(error);
+    if (isConnectionLoss(error)) {
+      logger.warn({ err: error, requestId }, "database connection lost during a request");
+      return serviceUnavailable("The service is briefly unavailable. Try again shortly.", error);
+    }
+    logger.error({ err: error, requestId }, "unexpected failure in a metered call");
+    return new DomainError("internal_error", "The server had an error while processing your request.");
+  }
+
+  /** Records a refusal that held nothing; its failure must not hide the refusal itself. */
+  async function recordRefusal(ctx: CallContext, model: string, stream: boolean, error: DomainError): Promise<void> {
+    try {
+      await retryOnConnectionLoss(() =>
+        requestLog.recordUnbilled({
+          requestId: ctx.requestId,
+          accountId: ctx.caller.account.id,
+          apiKeyId: ctx.caller.apiKey.id,
+          endpoint: ctx.endpoint,
+          model,
+          stream,
+          identity: ctx.identity,
+          inputTokens: 0,
+          outputTokens: 0,
+          costCents: 0,
+          status: "failed",
+          httpStatus: error.status,
+          errorCode: error.code,
+          startedAt: ctx.startedAt,
+          endedAt: clock.now(),
+        }),
+      );
+    } catch (recordError) {
+      logger.error({ err: recordError, requestId: ctx.requestId }, "could not record a refused request");
+    }
+  }
+
+  /** Keeps settling until it commits: a settle never turns into a release (SPEC 5). Null if the server stopped first. */
+  async function settleInBackground<T>(settle: () => Promise<T>, requestId: string): Promise<T | null> {
+    for (let attempt = 0; !retriesStopped; attempt++) {
+      const wait = Math.min(SETTLE_RETRY_MAX_MS, SETTLE_RETRY_FIRST_MS * 2 ** attempt);
+      await delay(wait, undefined, { ref: false, signal: shutdown.signal }).catch(() => {});
+      try {
+        return await settle();
+      } catch (error) {
+        logger.error({ err: error, requestId, attempt }, "could not settle a request yet; its hold carries the charge meanwhile");
+        if (shutdown.signal.aborted && attempt > 0) break;
+      }
+    }
+    return null;
+  }
+
+  /** admit → bound → hold: refusals on the way are recorded and rethrown; the returned call owns its ending. */
+  async function begin(ctx: CallContext, plan: () => MeterPlan, clientSignal: AbortSignal): Promise<MeteredCall> {
+    let planned: MeterPlan | undefined;
+    let slot: StreamSlot | undefined;
+    let hold: ReservedHold;
+    try {
+      if (shutdown.signal.aborted) throw shuttingDown();
+      planned = plan();
+      if (planned.stream) slot = await limits.acquireStreamSlot(ctx.caller);
+      const { model, stream, inputTokensUpperBound, requestedMaxTokens } = planned;
+      hold = await retryOnConnectionLoss(() =>
+        billing.reserveHold({
+          accountId: ctx.caller.account.id,
+          requestId: ctx.requestId,
+          pricing: model.pricing,
+          inputTokens: inputTokensUpperBound,
+          requestedMaxTokens,
+          request: { apiKeyId: ctx.caller.apiKey.id, endpoint: ctx.endpoint, model: model.id, stream, identity: ctx.identity },
+        }),
+      );
+    } catch (error) {
+      await slot?.release();
+      const refusal = asDomainError(error, ctx.requestId);
+      await recordRefusal(ctx, planned?.model.id ?? ctx.requestedModel, planned?.stream ?? false, refusal);
+      throw refusal;
+    }
+    return open(ctx, planned, hold, slot, clientSignal);
+  }
+
+  function open(ctx: CallContext, plan: MeterPlan, hold: ReservedHold, slot: StreamSlot | undefined, clientSignal: AbortSignal): MeteredCall {
+    const { model, stream } = plan;
+    const { requestId } = ctx;
+    const signal = AbortSignal.any([clientSignal, shutdown.signal]);
+    let holdCents = hold.amountCents;
+    let maxTokens = hold.maxTokens;
+    let delivered: TokenUsage | undefined;
+    let ended: Promise<{ chargedCents: number }> | null = null;
+    const price = (usage: TokenUsage) =>
+      priceRequest(model.pricing, { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens });
+
+    const untrack = checkpoints.track(() => ({
+      requestId,
+      inputTokens: delivered?.promptTokens ?? 0,
+      outputTokens: delivered?.completionTokens ?? 0,
+      costCents: delivered ? price(delivered) : 0,
+    }));
+    let finished!: () => void;
+    const lifetime = new Promise<void>((resolve) => (finished = resolve));
+    inFlight.add(lifetime);
+    /** `settled` false: the server stops before the settle could commit, so the checkpoint stays for the last flush. */
+    let slotReleased: Promise<void> = Promise.resolve();
+    const close = (settled = true) => {
+      if (settled) untrack();
+      // In flight until the slot is back too: a shutdown closes Redis only after that.
+      void slotReleased.then(() => {
+        inFlight.delete(lifetime);
+        finished();
+      });
+    };
+
+    function endingFor(error: unknown, usage?: TokenUsage): { ending: CallEnding; error: DomainError } {
+      const billed = usage ? { usage } : {};
+      if (shutdown.signal.aborted) return { ending: { status: "interrupted", ...billed }, error: shuttingDown() };
+      if (clientSignal.aborted || error === null) return { ending: { status: "cancelled", ...billed }, error: clientGone() };
+      const failure = asDomainError(error, requestId);
+      return { ending: { status: "failed", error: failure, ...billed }, error: failure };
+    }
+
+    async function end(ending: CallEnding, { beforeDelivery = false } = {}): Promise<{ chargedCents: number }> {
+      if (ended) return ended;
+      // The slot goes back at once (SPEC 6); the settle may take its time.
+      if (slot) slotReleased = slot.release();
+      const costCents = ending.usage ? price(ending.usage) : 0;
+      const settle = () => retryOnConnectionLoss(() => billing.settleHold({ requestId, costCents, ending: recordOf(ending, stream) }));
+      const report = (settled: { chargedCents: number }) => {
+        if (settled.chargedCents < costCents) {
+          logger.warn({ requestId, costCents, chargedCents: settled.chargedCents }, "usage exceeded what the balance allowed; charged what was available");
+        }
+        return { chargedCents: settled.chargedCents };
+      };
+
+      if (beforeDelivery) {
+        try {
+          const settled = await settle();
+          ended = Promise.resolve(report(settled));
+          close();
+          return ended;
+        } catch (error) {
+          if (!isConnectionLoss(error)) throw error;
+          throw serviceUnavailable("The service could not record this request and did not deliver it. Try again shortly.", error);
+        }
+      }
+      // Delivered output: until the settle commits, the checkpoint carries its whole charge.
+      if (ending.usage) delivered = ending.usage;
+      ended = settle().then(
+        (settled) => {
+          close();
+          return report(settled);
+        },
+        async (error) => {
+          logger.error({ err: error, requestId }, "could not settle a request; retrying in the background");
+          void settleInBackground(settle, requestId).then((settled) => close(settled !== null));
+          return { chargedCents: costCents };
+        },
+      );
+      return ended;
+    }
+
+    return {
+      requestId,
+      model,
+      signal,
+      get maxTokens() {
+        return maxTokens;
+      },
+      async fitOutput(inputTokens, requestedMaxTokens) {
+        maxTokens = Math.min(requestedMaxTokens, maxAffordableOutputTokens(model.pricing, inputTokens, holdCents));
+        if (maxTokens < requestedMaxTokens && !hold.limitedByBalance) {
+          // The estimate fell short (documents are counted only once resolved): grow the hold.
+          const refit = await retryOnConnectionLoss(() => billing.refitHold({ requestId, pricing: model.pricing, inputTokens, requestedMaxTokens }));
+          holdCents = refit.amountCents;
+          maxTokens = refit.maxTokens;
+        }
+        if (maxTokens < 1) throw new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
+        return maxTokens;
+      },
+      delivered(usage) {
+        delivered = usage;
+      },
+      end,
+      endingFor,
+      async guard(step) {
+        try {
+          return await step();
+        } catch (error) {
+          const { ending, error: failure } = endingFor(error);
+          if (!ended) await end(ending);
+          throw failure;
+        }
+      },
+    };
+  }
+
+  return {
+    begin,
+
+    /** Calls still running or settling. */
+    get inFlight(): number {
+      return inFlight.size;
+    },
+
+    /**
+     * SIGTERM (SPEC 13): lets running calls end by themselves for up to
+     * `graceMs`, then stops the rest (each is billed for what it delivered,
+     * recorded as interrupted), waits up to `settleMs` for their settles, and
+     * writes the checkpoints of any that still could not settle, for the sweeper.
+     */
+    async drain({ graceMs, settleMs }: { graceMs: number; settleMs: number }): Promise<void> {
+      const allDone = () => Promise.all([...inFlight]).then(() => true);
+      const within = (ms: number) => delay(ms, false, { ref: false });
+      if (inFlight.size > 0 && !(await Promise.race([allDone(), within(graceMs)]))) {
+        logger.warn({ calls: inFlight.size }, "grace period over: stopping the requests still running");
+      }
+      shutdown.abort();
+      if (inFlight.size > 0) await Promise.race([allDone(), within(settleMs)]);
+      retriesStopped = true;
+      await checkpoints.flush();
+      checkpoints.stop();
+    },
+  };
+}
+
+export type Metering = ReturnType<typeof createMetering>;
