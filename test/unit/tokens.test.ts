@@ -6,6 +6,7 @@ import {
   countPromptTokens,
   countTextTokens,
   NON_TEXT_PART_TOKENS,
+  promptTokensUpperBound,
   truncateToTokens,
 } from "../../src/domain/inference/tokens.js";
 
@@ -127,5 +128,27 @@ describe("truncateToTokens", () => {
       expect(cut).not.toContain("\uFFFD");
       expect(countTextTokens(cut)).toBeLessThanOrEqual(max);
     }
+  });
+});
+
+describe("promptTokensUpperBound", () => {
+  const conversations: ChatMessage[][] = [
+    [{ role: "user", content: "Hello there" }],
+    [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "こんにちは世界 🌍 — naïve café" },
+      { role: "assistant", content: null, tool_calls: [{ function: { name: "lookup", arguments: '{"q":"x"}' } }] },
+      { role: "tool", content: "42", name: "lookup" },
+    ],
+    [{ role: "user", content: [{ type: "text", text: "a".repeat(5_000) }, { type: "image_url", image_url: { url: "data:," } }] }],
+  ];
+
+  it.each(conversations.map((c, i) => [i, c] as const))("never counts fewer tokens than the tokenizer (conversation %i)", (_, messages) => {
+    expect(promptTokensUpperBound(messages)).toBeGreaterThanOrEqual(countPromptTokens(messages));
+  });
+
+  it("is linear in the bytes: a 5,000-letter run is bounded by its 5,000 bytes plus the framing", () => {
+    const messages: ChatMessage[] = [{ role: "user", content: "a".repeat(5_000) }];
+    expect(promptTokensUpperBound(messages)).toBe(5_000 + 4 + 3 + 3);
   });
 });
