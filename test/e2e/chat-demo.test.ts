@@ -126,6 +126,24 @@ describe("chat completions with the demo provider", () => {
     expect(response.status).toBe(400);
     expect((await response.json()).error).toMatchObject({ code: "invalid_request_error", param: "X-User-Name" });
   });
+
+  it("refuses a NUL in the end user's id or name, or in the model name, with 400 before anything is held or billed", async () => {
+    const { accountId, key } = await t.createCustomer({ balanceCents: 10 });
+    const refusals = [
+      { body: { ...hello, user: "u\u0000x" }, param: "user" },
+      { body: { ...hello, user_name: "n\u0000x" }, param: "user_name" },
+      { body: hello, headers: { "X-User-Id": "u%00x" }, param: "user" },
+      { body: hello, headers: { "X-Session-Id": "s%00x" }, param: "X-Session-Id" },
+      { body: { ...hello, model: "sentx\u0000v1" }, param: "model" },
+      { body: { ...hello, model: "m".repeat(257) }, param: "model" },
+    ];
+    for (const { body, headers, param } of refusals) {
+      const response = await post("/v1/chat/completions", { key, body: JSON.stringify(body), ...(headers && { headers }) });
+      expect(response.status).toBe(400);
+      expect((await response.json()).error).toMatchObject({ type: "invalid_request_error", param });
+    }
+    expect(await moneyState(t.platform.services.db, accountId)).toMatchObject({ balanceCents: 10, heldCents: 0, usageEntries: [] });
+  });
 });
 
 describe("validation errors in the SPEC 8 shape", () => {

@@ -270,8 +270,8 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
           close();
           return ended;
         } catch (error) {
-          if (!isConnectionLoss(error)) throw error;
-          throw serviceUnavailable("The service could not record this request and did not deliver it. Try again shortly.", error);
+          logger.error({ err: error, requestId }, "could not settle a request before delivering it; not delivered");
+          throw serviceUnavailable("The service could not record this request, so it did not deliver it. Try again shortly.", error);
         }
       }
       // Delivered output: until the settle commits, the checkpoint carries its whole charge.
