@@ -129,7 +129,7 @@ describe("chat completions with the demo provider", () => {
 
   it("refuses a NUL in the end user's id or name, or in the model name, with 400 before anything is held or billed", async () => {
     const { accountId, key } = await t.createCustomer({ balanceCents: 10 });
-    const refusals = [
+    const refusals: Array<{ body: object; headers?: Record<string, string>; param: string }> = [
       { body: { ...hello, user: "u\u0000x" }, param: "user" },
       { body: { ...hello, user_name: "n\u0000x" }, param: "user_name" },
       { body: hello, headers: { "X-User-Id": "u%00x" }, param: "user" },

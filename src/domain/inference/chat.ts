@@ -16,6 +16,7 @@ import type {
   ReportedUsage,
   TokenUsage,
   UpstreamChatRequest,
+  UpstreamChunk,
 } from "./provider.js";
 import { countCompletionTokens, countPromptTokens, promptTokensUpperBound } from "./tokens.js";
 
@@ -109,6 +110,26 @@ function countGenerated(parts: Array<{ content?: string | null; tool_calls?: unk
   return countCompletionTokens(text, toolArguments);
 }
 
+/**
+ * Reads a stream's first chunk before the answer's status is sent, so an
+ * upstream whose very first event is malformed is still a plain 502, not a
+ * 200 stream that breaks at once.
+ */
+async function started(chunks: AsyncIterable<UpstreamChunk>): Promise<AsyncIterable<UpstreamChunk>> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  return (async function* () {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    } finally {
+      // A reader that stops early closes the upstream too.
+      await iterator.return?.();
+    }
+  })();
+}
+
 interface PreparedChat {
   upstream: UpstreamChatRequest;
   promptTokens: number;
@@ -183,7 +204,7 @@ export function createChatService(deps: ChatServiceDeps) {
       const metered = await begin(call, input, true, signal);
       const { prepared, chunks } = await metered.guard(async () => {
         const prepared = await prepare(metered, call, input);
-        return { prepared, chunks: await deps.providerFor(metered.model).stream(prepared.upstream, metered.signal) };
+        return { prepared, chunks: await started(await deps.providerFor(metered.model).stream(prepared.upstream, metered.signal)) };
       });
 
       async function* events(): AsyncGenerator<ChatStreamEvent> {
