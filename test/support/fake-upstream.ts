@@ -16,11 +16,23 @@ export interface FakeUsage {
   completion_tokens: number;
 }
 
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Where a hanging upstream stops sending (and waits, until its client goes away). */
+export type HangPoint = "before-headers" | "after-headers" | "mid-stream";
+
+/** A stream that hangs "mid-stream" does so after this many content chunks. */
+export const HANG_MID_STREAM_AFTER_CHUNKS = 2;
+
 export interface FakeUpstreamKnobs {
   /** The answer; streamed one word per chunk. */
   replyText: string;
-  /** The usage the upstream reports; null reports none (streams then send no usage chunk). */
-  usage: FakeUsage | null;
+  /**
+   * The usage the upstream reports; null reports none (streams then send no
+   * usage chunk). Besides a FakeUsage (which gets its total_tokens added), any
+   * JSON is sent as it is, to play an upstream whose numbers cannot be trusted.
+   */
+  usage: FakeUsage | Exclude<JsonValue, null> | null;
   /** Wait before sending the response headers. */
   headersDelayMs: number;
   /** Wait before each streamed chunk. */
@@ -30,8 +42,23 @@ export interface FakeUpstreamKnobs {
    * non-streamed answer — after the headers (0) or half the body (> 0).
    */
   dieAfterChunks: number | null;
-  /** After one good chunk (streams) or instead of the body (non-streamed): bad JSON, or lines that are not SSE. */
+  /** After `malformedAfterChunks` good chunks (streams) or instead of the body (non-streamed): bad JSON, or lines that are not SSE. */
   malformed: "json" | "sse" | null;
+  /** How many good content chunks a stream sends before the malformed data (0: none, so it is malformed before any output). */
+  malformedAfterChunks: number;
+  /**
+   * Accept the request, then send nothing more until the client goes away:
+   * before the headers, after them, or mid-answer (streams: after
+   * HANG_MID_STREAM_AFTER_CHUNKS content chunks; non-streamed: after half the body).
+   */
+  hang: HangPoint | null;
+  /**
+   * Cut the answer to the request's max_tokens words, with finish_reason
+   * "length", as a real model does. Off, the whole replyText is sent whatever
+   * max_tokens says, playing an upstream that ignores it. The usage knob is
+   * reported as set either way.
+   */
+  honourMaxTokens: boolean;
 }
 
 export interface ReceivedRequest {
@@ -70,6 +97,9 @@ const defaults = (): FakeUpstreamKnobs => ({
   chunkDelayMs: 0,
   dieAfterChunks: null,
   malformed: null,
+  malformedAfterChunks: 1,
+  hang: null,
+  honourMaxTokens: false,
 });
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
@@ -86,6 +116,28 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 async function destroyAfterFlush(res: ServerResponse): Promise<void> {
   await sleep(10);
   res.socket?.destroy();
+}
+
+const isFakeUsage = (usage: FakeUpstreamKnobs["usage"]): usage is FakeUsage =>
+  typeof usage === "object" &&
+  usage !== null &&
+  !Array.isArray(usage) &&
+  typeof usage.prompt_tokens === "number" &&
+  typeof usage.completion_tokens === "number";
+
+/** The usage block as sent: a well-formed one gets its total, anything else goes out untouched. */
+const usageBlock = (usage: FakeUpstreamKnobs["usage"]) =>
+  isFakeUsage(usage) ? { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } : usage;
+
+/** The answer's words (each with its leading space) and why it ended: max_tokens words at most when honoured. */
+function answerFor(k: FakeUpstreamKnobs, body: any): { words: string[]; content: string; finishReason: "stop" | "length" } {
+  const words = k.replyText.match(/\s*\S+/g) ?? [];
+  const limit = body.max_tokens ?? body.max_completion_tokens;
+  if (k.honourMaxTokens && Number.isInteger(limit) && limit >= 0 && words.length > limit) {
+    const cut = words.slice(0, limit);
+    return { words: cut, content: cut.join(""), finishReason: "length" };
+  }
+  return { words, content: k.replyText, finishReason: "stop" };
 }
 
 const sse = (payload: unknown) => `data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`;
@@ -113,12 +165,15 @@ export async function startFakeUpstream(initial: Partial<FakeUpstreamKnobs> = {}
       res.end(JSON.stringify({ error: { message, type: status >= 500 ? "server_error" : "invalid_request_error", code: null } }));
       return;
     }
+    // A hang leaves the response open; the client's timeout or abort closes it.
+    if (k.hang === "before-headers") return;
 
     const body = record.body ?? {};
     const id = `chatcmpl-fake${requests.length}`;
     const created = Math.floor(Date.now() / 1000);
     const model = String(body.model ?? "fake-model");
-    const usage = k.usage && { ...k.usage, total_tokens: k.usage.prompt_tokens + k.usage.completion_tokens };
+    const usage = usageBlock(k.usage);
+    const { words, content, finishReason } = answerFor(k, body);
 
     if (!body.stream) {
       res.writeHead(200, { "content-type": "application/json" });
@@ -127,13 +182,19 @@ export async function startFakeUpstream(initial: Partial<FakeUpstreamKnobs> = {}
         object: "chat.completion",
         created,
         model,
-        choices: [{ index: 0, message: { role: "assistant", content: k.replyText, refusal: null }, logprobs: null, finish_reason: "stop" }],
-        ...(usage && { usage }),
+        choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: finishReason }],
+        ...(usage !== null && { usage }),
       });
-      if (k.malformed) return void res.end(answer.slice(0, Math.floor(answer.length / 2)));
+      const half = answer.slice(0, Math.floor(answer.length / 2));
+      if (k.malformed) return void res.end(half);
+      if (k.hang) {
+        res.flushHeaders();
+        if (k.hang === "mid-stream") res.write(half);
+        return;
+      }
       if (k.dieAfterChunks !== null) {
         res.flushHeaders();
-        if (k.dieAfterChunks > 0) res.write(answer.slice(0, Math.floor(answer.length / 2)));
+        if (k.dieAfterChunks > 0) res.write(half);
         return destroyAfterFlush(res);
       }
       return void res.end(answer);
@@ -141,6 +202,7 @@ export async function startFakeUpstream(initial: Partial<FakeUpstreamKnobs> = {}
 
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     res.flushHeaders();
+    if (k.hang === "after-headers") return;
     const includeUsage = body.stream_options?.include_usage === true;
     // Like OpenAI: with include_usage, every chunk carries `usage: null` except the last one.
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
@@ -152,22 +214,31 @@ export async function startFakeUpstream(initial: Partial<FakeUpstreamKnobs> = {}
       ...(includeUsage && { usage: null }),
       ...extra,
     });
-    const words = k.replyText.match(/\s*\S+/g) ?? [];
-    for (const [i, word] of words.entries()) {
-      if (k.chunkDelayMs > 0) await sleep(k.chunkDelayMs);
-      if (record.disconnected) return;
-      if (k.dieAfterChunks !== null && i === k.dieAfterChunks) return destroyAfterFlush(res);
-      const delta = i === 0 ? { role: "assistant", content: word } : { content: word };
-      res.write(sse(chunk([{ index: 0, delta, logprobs: null, finish_reason: null }])));
-      if (k.malformed && i === 0) {
+    // Whether the stream breaks off once `sent` content chunks are out; a
+    // count past the answer's length breaks it off after the last one.
+    const breaksAfter = (sent: number, count: number | null) => count !== null && sent === Math.min(count, words.length);
+    async function interrupted(sent: number): Promise<boolean> {
+      if (breaksAfter(sent, k.dieAfterChunks)) {
+        await destroyAfterFlush(res);
+        return true;
+      }
+      if (k.malformed && breaksAfter(sent, k.malformedAfterChunks)) {
         res.write(k.malformed === "json" ? sse("{not json") : "this line is not server-sent events\n\n");
         await sleep(10);
-        return void res.end();
+        res.end();
+        return true;
       }
+      return k.hang === "mid-stream" && breaksAfter(sent, HANG_MID_STREAM_AFTER_CHUNKS);
     }
-    if (k.dieAfterChunks !== null && words.length <= k.dieAfterChunks) return destroyAfterFlush(res);
-    res.write(sse(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }])));
-    if (includeUsage && usage) res.write(sse(chunk([], { usage })));
+    for (const [i, word] of words.entries()) {
+      if (k.chunkDelayMs > 0) await sleep(k.chunkDelayMs);
+      if (record.disconnected || (await interrupted(i))) return;
+      const delta = i === 0 ? { role: "assistant", content: word } : { content: word };
+      res.write(sse(chunk([{ index: 0, delta, logprobs: null, finish_reason: null }])));
+    }
+    if (await interrupted(words.length)) return;
+    res.write(sse(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason }])));
+    if (includeUsage && usage !== null) res.write(sse(chunk([], { usage })));
     res.end(sse("[DONE]"));
   }
 
