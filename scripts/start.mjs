@@ -1,7 +1,7 @@
 // `npm start`: installs dependencies on a fresh clone, then starts the platform.
 // Plain Node on purpose: it must run before anything is installed.
 import { spawnSync, spawn } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -9,7 +9,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const marker = join(root, "node_modules", ".package-lock.json");
 const lock = join(root, "package-lock.json");
 
-if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
+// Reinstalled (npm ci, which applies patches/ on postinstall) when the lockfile or a patch is newer than the install.
+const patches = join(root, "patches");
+const newest = Math.max(
+  statSync(lock).mtimeMs,
+  ...(existsSync(patches) ? readdirSync(patches).map((name) => statSync(join(patches, name)).mtimeMs) : []),
+);
+if (!existsSync(marker) || statSync(marker).mtimeMs < newest) {
   console.error("Installing dependencies (first start)…");
   const install = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: root, stdio: "inherit" });
   if (install.status !== 0) process.exit(install.status ?? 1);

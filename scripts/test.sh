@@ -46,11 +46,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# npm ci reinstalls node_modules exactly as the lockfile says; only when
-# node_modules is missing or predates the lockfile (npm writes
-# node_modules/.package-lock.json on every install).
+# npm ci reinstalls node_modules exactly as the lockfile says (and applies
+# patches/ on postinstall); only when node_modules is missing or predates the
+# lockfile or a patch (npm writes node_modules/.package-lock.json on every install).
 ensure_node_modules() {
-  [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]] || return 0
+  local marker=node_modules/.package-lock.json
+  [[ ! -f $marker || package-lock.json -nt $marker || -n $(find patches -newer "$marker" 2>/dev/null) ]] || return 0
   local started npm_log
   started=$(now)
   ensure_test_env_tmp

@@ -33,9 +33,18 @@ async function migrateWithLock(url: string): Promise<void> {
   }
 }
 
+/**
+ * How long a pool connection waits before reconnecting, by failures in a row
+ * (shared by the pool). The driver's default grows to 10–20 s after a handful
+ * of lost connections (a failover, pg_terminate_backend), and every request
+ * queued on those connections waits that long; 50 ms doubling to at most 2 s
+ * recovers at once without hammering a database that is really down.
+ */
+export const reconnectBackoffSeconds = (failures: number): number => Math.min(0.05 * 2 ** failures, 2);
+
 export async function openPostgres(url: string, options: { maxConnections?: number } = {}): Promise<Database> {
   await migrateWithLock(url);
-  const client = postgres(url, { max: options.maxConnections ?? 10, onnotice: () => {} });
+  const client = postgres(url, { max: options.maxConnections ?? 10, backoff: reconnectBackoffSeconds, onnotice: () => {} });
   const db = drizzlePostgres(client, { schema });
   return { db: db as unknown as Db, driver: "postgres", close: () => client.end({ timeout: 5 }) };
 }
