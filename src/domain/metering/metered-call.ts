@@ -205,10 +205,31 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     } catch (error) {
       await slot?.release();
       const refusal = asDomainError(error, ctx.requestId);
-      await recordRefusal(ctx, planned?.model.id ?? ctx.requestedModel, planned?.stream ?? false, refusal);
+      if (planned && isConnectionLoss(error)) endUncertainHold(ctx, planned, refusal);
+      else await recordRefusal(ctx, planned?.model.id ?? ctx.requestedModel, planned?.stream ?? false, refusal);
       throw refusal;
     }
     return open(ctx, planned, hold, slot, clientSignal);
+  }
+
+  /**
+   * The connection was lost around the hold's commit, so the hold may exist
+   * with its answer lost. It is ended (released, recorded with the refusal)
+   * in the background once the database answers; with no hold, only the
+   * refusal is recorded. Left alone, it would stay reserved until the sweeper.
+   */
+  function endUncertainHold(ctx: CallContext, plan: MeterPlan, refusal: DomainError): void {
+    const ending: CallEnding = { status: "failed", error: refusal };
+    const release = async () => {
+      try {
+        await billing.settleHold({ requestId: ctx.requestId, costCents: 0, ending: recordOf(ending, plan.stream) });
+      } catch (error) {
+        if (!isDomainError(error) || error.code !== "not_found") throw error;
+        await recordRefusal(ctx, plan.model.id, plan.stream, refusal);
+      }
+    };
+    const settling = settleInBackground(release, ctx.requestId).then(() => void inFlight.delete(settling));
+    inFlight.add(settling);
   }
 
   function open(ctx: CallContext, plan: MeterPlan, hold: ReservedHold, slot: StreamSlot | undefined, clientSignal: AbortSignal): MeteredCall {
