@@ -1,4 +1,5 @@
 import type { Clock } from "./clock.js";
+import { retryOnConnectionLoss } from "./db.js";
 import { DomainError } from "./errors.js";
 import { isApiKeyFormat, type Keys } from "./keys.js";
 import type { KeyUsageRecorder } from "./key-usage.js";
@@ -36,7 +37,8 @@ export function createApiKeyAuth({ callers, clock, keyUsage }: ApiKeyAuthDeps) {
       if (!secret || !isApiKeyFormat(secret)) {
         throw invalidKey("Malformed API key. Keys look like `sk-` followed by at least 32 letters and digits.");
       }
-      const found = await callers.findBySecret(secret);
+      // A read: safe to try once more on a new connection if the first was lost.
+      const found = await retryOnConnectionLoss(() => callers.findBySecret(secret));
       if (!found) throw invalidKey(`Incorrect API key provided: ${maskKey(secret)}.`);
       const { apiKey, account } = found;
       if (apiKey.status !== "active") throw invalidKey("This API key has been revoked.");
