@@ -49,14 +49,11 @@ export type CallEnding =
   | { status: "cancelled" | "interrupted"; usage?: TokenUsage };
 
 export interface MeteredCall {
-  readonly requestId: string;
   readonly model: ModelConfig;
   /** Aborted when the client goes away or the server shuts down: pass it to the upstream. */
   readonly signal: AbortSignal;
   /** The output budget the hold covers once the exact input is known; grows the hold when its estimate fell short. */
   fitOutput(inputTokens: number, requestedMaxTokens: number): Promise<number>;
-  /** The output budget granted so far (the upstream is told it; usage above it is not believed). */
-  readonly maxTokens: number;
   /** What has been delivered so far, for the checkpoints. */
   delivered(usage: TokenUsage): void;
   /**
@@ -237,7 +234,6 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     const { requestId } = ctx;
     const signal = AbortSignal.any([clientSignal, shutdown.signal]);
     let holdCents = hold.amountCents;
-    let maxTokens = hold.maxTokens;
     let delivered: TokenUsage | undefined;
     let ended: Promise<{ chargedCents: number }> | null = null;
     const price = (usage: TokenUsage) =>
@@ -312,14 +308,10 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     }
 
     return {
-      requestId,
       model,
       signal,
-      get maxTokens() {
-        return maxTokens;
-      },
       async fitOutput(inputTokens, requestedMaxTokens) {
-        maxTokens = Math.min(requestedMaxTokens, maxAffordableOutputTokens(model.pricing, inputTokens, holdCents));
+        let maxTokens = Math.min(requestedMaxTokens, maxAffordableOutputTokens(model.pricing, inputTokens, holdCents));
         if (maxTokens < requestedMaxTokens && !hold.limitedByBalance) {
           // The estimate fell short (documents are counted only once resolved): grow the hold.
           const refit = await retryOnConnectionLoss(() => billing.refitHold({ requestId, pricing: model.pricing, inputTokens, requestedMaxTokens }));
