@@ -215,6 +215,8 @@ export function createChatService(deps: ChatServiceDeps) {
         let ending: CallEnding | undefined;
         const usageSoFar = (exact: boolean) =>
           usageOf(metered, prepared, reported, exact ? () => countGenerated(generated) : () => tally.tokens);
+        // Read at each checkpoint, not at each chunk: the hot loop only passes chunks on.
+        metered.reportDelivery(() => (outputBegan ? usageSoFar(false) : undefined));
         try {
           let failure: DomainError | undefined;
           let usage: TokenUsage | undefined;
@@ -226,7 +228,6 @@ export function createChatService(deps: ChatServiceDeps) {
               const { choices, exhausted } = tally.take(chunk.choices);
               generated.push(...choices.map((c) => c.delta));
               outputBegan ||= hasOutput(choices);
-              if (outputBegan) metered.delivered(usageSoFar(false));
               yield { type: "delta", choices };
               if (exhausted) break;
             }

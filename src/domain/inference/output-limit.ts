@@ -5,12 +5,6 @@ import { countTextTokens, truncateToTokens } from "./tokens.js";
 // upstream that ignores max_tokens is cut to it, as OpenAI would have stopped
 // (finish_reason "length"), so nothing beyond the hold is delivered or billed.
 
-const toolArgumentTokens = (toolCalls: unknown[] | undefined): number =>
-  (toolCalls ?? []).reduce<number>((sum, call) => {
-    const args = (call as { function?: { arguments?: unknown } } | null)?.function?.arguments;
-    return sum + (typeof args === "string" ? countTextTokens(args) : 0);
-  }, 0);
-
 /** A whole answer, cut to `maxTokens` of content. */
 export function limitOutput(choices: CompletionChoice[], maxTokens: number): CompletionChoice[] {
   return choices.map((choice) => {
@@ -22,27 +16,54 @@ export function limitOutput(choices: CompletionChoice[], maxTokens: number): Com
   });
 }
 
-/** A streamed answer's running token count, cutting the chunk that crosses `maxTokens`. */
+/**
+ * A streamed answer's running token count, cutting the chunk that crosses
+ * `maxTokens`. Counting is deferred: a token is at least one byte, so while
+ * the bytes so far fit the budget nothing needs counting, and each chunk is
+ * counted at most once, when the budget comes near or the count is read.
+ */
 export function createOutputTally(maxTokens: number) {
-  let tokens = 0;
+  let counted = 0;
+  let uncounted: string[] = [];
+  let uncountedBytes = 0;
+  const countUncounted = () => {
+    for (const text of uncounted) counted += countTextTokens(text);
+    uncounted = [];
+    uncountedBytes = 0;
+  };
+  const textsOf = (delta: ChunkChoice["delta"]): string[] => [
+    ...(typeof delta.content === "string" ? [delta.content] : []),
+    ...(delta.tool_calls ?? []).flatMap((call) => {
+      const args = (call as { function?: { arguments?: unknown } } | null)?.function?.arguments;
+      return typeof args === "string" ? [args] : [];
+    }),
+  ];
   return {
     /** Output tokens so far, chunk by chunk (the exact count of the whole text may differ by a boundary or two). */
     get tokens() {
-      return tokens;
+      countUncounted();
+      return counted;
     },
     take(choices: ChunkChoice[]): { choices: ChunkChoice[]; exhausted: boolean } {
       let exhausted = false;
       const taken = choices.map((choice) => {
-        const { content } = choice.delta;
-        const text = typeof content === "string" ? countTextTokens(content) : 0;
-        const chunkTokens = text + toolArgumentTokens(choice.delta.tool_calls);
-        if (tokens + chunkTokens <= maxTokens) {
-          tokens += chunkTokens;
+        const texts = textsOf(choice.delta);
+        const bytes = texts.reduce((sum, text) => sum + Buffer.byteLength(text, "utf8"), 0);
+        if (counted + uncountedBytes + bytes <= maxTokens) {
+          uncounted.push(...texts);
+          uncountedBytes += bytes;
+          return choice;
+        }
+        countUncounted();
+        const chunkTokens = texts.reduce((sum, text) => sum + countTextTokens(text), 0);
+        if (counted + chunkTokens <= maxTokens) {
+          counted += chunkTokens;
           return choice;
         }
         exhausted = true;
-        const room = maxTokens - tokens;
-        tokens = maxTokens;
+        const room = maxTokens - counted;
+        counted = maxTokens;
+        const { content } = choice.delta;
         const cut = typeof content === "string" ? truncateToTokens(content, room) : content;
         return { ...choice, delta: { ...choice.delta, content: cut }, finish_reason: "length" };
       });

@@ -54,8 +54,8 @@ export interface MeteredCall {
   readonly signal: AbortSignal;
   /** The output budget the hold covers once the exact input is known; grows the hold when its estimate fell short. */
   fitOutput(inputTokens: number, requestedMaxTokens: number): Promise<number>;
-  /** What has been delivered so far, for the checkpoints. */
-  delivered(usage: TokenUsage): void;
+  /** How to read what has been delivered so far (undefined: no output yet), each time a checkpoint is written. */
+  reportDelivery(read: () => TokenUsage | undefined): void;
   /**
    * Ends the call, once (later calls return the first result). With
    * `beforeDelivery`, the output is still unsent: the settle must commit now
@@ -234,17 +234,20 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     const { requestId } = ctx;
     const signal = AbortSignal.any([clientSignal, shutdown.signal]);
     let holdCents = hold.amountCents;
-    let delivered: TokenUsage | undefined;
+    let delivered: () => TokenUsage | undefined = () => undefined;
     let ended: Promise<{ chargedCents: number }> | null = null;
     const price = (usage: TokenUsage) =>
       priceRequest(model.pricing, { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens });
 
-    const untrack = checkpoints.track(() => ({
-      requestId,
-      inputTokens: delivered?.promptTokens ?? 0,
-      outputTokens: delivered?.completionTokens ?? 0,
-      costCents: delivered ? price(delivered) : 0,
-    }));
+    const untrack = checkpoints.track(() => {
+      const usage = delivered();
+      return {
+        requestId,
+        inputTokens: usage?.promptTokens ?? 0,
+        outputTokens: usage?.completionTokens ?? 0,
+        costCents: usage ? price(usage) : 0,
+      };
+    });
     let finished!: () => void;
     const lifetime = new Promise<void>((resolve) => (finished = resolve));
     inFlight.add(lifetime);
@@ -292,7 +295,8 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
         }
       }
       // Delivered output: until the settle commits, the checkpoint carries its whole charge.
-      if (ending.usage) delivered = ending.usage;
+      const final = ending.usage;
+      if (final) delivered = () => final;
       ended = settle().then(
         (settled) => {
           close();
@@ -321,8 +325,8 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
         if (maxTokens < 1) throw new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
         return maxTokens;
       },
-      delivered(usage) {
-        delivered = usage;
+      reportDelivery(read) {
+        delivered = read;
       },
       end,
       endingFor,
