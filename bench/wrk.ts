@@ -1,0 +1,54 @@
+// Throughput and latency come from wrk rather than autocannon: wrk is C on
+// epoll and drives well over 10,000 requests/s from one core, so on the load's
+// one core it is never what limits the bare proxy; autocannon is a Node
+// program and would top out near the rate of the Node proxy it measures.
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const script = fileURLToPath(new URL("chat-load.lua", import.meta.url));
+
+export interface WrkRun {
+  requests: number;
+  seconds: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Socket errors and timeouts. */
+  errors: number;
+  /** Answers with a status above 399. */
+  non2xx: number;
+}
+
+export interface WrkLoad {
+  url: string;
+  body: string;
+  /** Connection i uses keys[i % keys.length]. */
+  keys: string[];
+  connections: number;
+  seconds: number;
+}
+
+export function runWrk(load: WrkLoad): Promise<WrkRun> {
+  // A key per connection needs a thread per connection (wrk hands out requests
+  // per thread); one shared key needs one thread, which leaves more of the load
+  // core to the upstream. The requests on the wire are the same either way.
+  const threads = load.keys.length > 1 ? load.connections : 1;
+  const args = ["-t", String(threads), "-c", String(load.connections), "-d", `${load.seconds}s`, "--timeout", "30s", "-s", script, load.url];
+  return new Promise((resolve, reject) => {
+    execFile("wrk", args, { env: { ...process.env, BENCH_KEYS: load.keys.join(","), BENCH_BODY: load.body } }, (error, stdout, stderr) => {
+      const line = /^BENCH_RESULT (.+)$/m.exec(stdout)?.[1];
+      if (error || !line) return reject(new Error(`wrk failed: ${error?.message ?? "no result line"}\n${stdout}\n${stderr}`));
+      const r = JSON.parse(line) as { requests: number; durationUs: number; p50Us: number; p99Us: number; errors: number; non2xx: number };
+      const seconds = r.durationUs / 1e6;
+      resolve({
+        requests: r.requests,
+        seconds,
+        requestsPerSecond: r.requests / seconds,
+        p50Ms: r.p50Us / 1000,
+        p99Ms: r.p99Us / 1000,
+        errors: r.errors,
+        non2xx: r.non2xx,
+      });
+    });
+  });
+}
