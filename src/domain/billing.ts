@@ -1,6 +1,6 @@
 import { and, eq, lt, sql } from "drizzle-orm";
 import type { Clock } from "./clock.js";
-import type { Db, Tx } from "./db.js";
+import { type Db, rowsOf, type Tx } from "./db.js";
 import { DomainError } from "./errors.js";
 import type { EndUserIdentity } from "./identity.js";
 import { newId } from "./ids.js";
@@ -190,32 +190,41 @@ export function createBilling({ db, clock, ledger, holdTtlMs }: BillingDeps) {
       maxTokens: outputWithin(pricing, inputTokens, requestedMaxTokens, amountCents),
       limitedByBalance: amountCents < worstCase,
     });
-    return db.transaction(async (tx) => {
-      const account = await lockAccount(tx, accountId);
-      const [existing] = await tx.select({ amountCents: holds.amountCents }).from(holds).where(eq(holds.requestId, requestId));
-      if (existing) return reserved(existing.amountCents);
-
-      // May be negative if a debit outside billing (a refund) landed while holds were open.
-      const available = account.balanceCents - account.heldCents;
-      if (available < MIN_CHARGE_CENTS) throw insufficientBalance();
-      const hold = reserved(Math.min(worstCase, available));
-      const now = clock.now();
-      await tx.insert(holds).values({
-        id: newId.hold(),
-        accountId,
-        requestId,
-        amountCents: hold.amountCents,
-        status: "active",
-        ...request,
-        createdAt: now,
-        expiresAt: expiryFrom(now),
-      });
-      await tx
-        .update(accounts)
-        .set({ heldCents: sql`${accounts.heldCents} + ${hold.amountCents}` })
-        .where(eq(accounts.id, accountId));
-      return hold;
-    });
+    const now = clock.now();
+    // One statement, so the account row is locked for one round trip, not a
+    // transaction's worth (ARCHITECTURE: the hot path is lean). It locks the
+    // account, reads what is available (negative if a refund landed while
+    // holds were open), and only when at least the 1-cent minimum is and the
+    // request holds nothing yet, adds the grant to held_cents and inserts the
+    // hold, atomically. A unique request_id makes a racing twin fail whole.
+    const result = await db.execute(sql`
+      with account as (
+        select ${accounts.id} as id, ${accounts.balanceCents} - ${accounts.heldCents} as available
+        from ${accounts} where ${accounts.id} = ${accountId} for update
+      ),
+      existing as (select ${holds.amountCents} as amount from ${holds} where ${holds.requestId} = ${requestId}),
+      granted as (
+        select account.id, least(${worstCase}::bigint, account.available) as amount from account
+        where account.available >= ${MIN_CHARGE_CENTS} and not exists (select 1 from existing)
+      ),
+      held as (
+        update ${accounts} set held_cents = ${accounts.heldCents} + granted.amount
+        from granted where ${accounts.id} = granted.id returning granted.amount
+      ),
+      inserted as (
+        insert into ${holds} (id, account_id, request_id, amount_cents, status, api_key_id, endpoint, model, stream, identity, created_at, expires_at)
+        select ${newId.hold()}, ${accountId}, ${requestId}, held.amount, 'active', ${request.apiKeyId}, ${request.endpoint}, ${request.model},
+          ${request.stream}, ${JSON.stringify(request.identity)}::jsonb, ${now.toISOString()}::timestamptz, ${expiryFrom(now).toISOString()}::timestamptz
+        from held returning amount_cents
+      )
+      select (select count(*) from account)::int as accounts,
+        (select amount from existing)::text as existing,
+        (select amount_cents from inserted)::text as inserted`);
+    const [row] = rowsOf<{ accounts: number; existing: string | null; inserted: string | null }>(result);
+    if (!row || row.accounts === 0) throw new DomainError("not_found", `No account ${accountId}.`);
+    const amount = row.existing ?? row.inserted;
+    if (amount === null) throw insufficientBalance();
+    return reserved(Number(amount));
   }
 
   /**

@@ -10,6 +10,9 @@ export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelati
 /** Either a database or an open transaction: domain functions accept both. */
 export type DbOrTx = Db | Tx;
 
+/** The rows of a raw `execute`: postgres.js returns them as an array, PGlite as `{ rows }`. Numbers of bigint columns come as text. */
+export const rowsOf = <Row>(result: unknown): Row[] => (Array.isArray(result) ? result : (result as { rows: Row[] }).rows);
+
 // A lost or refused connection, seen through drizzle's query wrapper (the
 // driver's error is its `cause`): postgres.js's CONNECTION_* codes and socket
 // errors, and PostgreSQL's own "connection exception" (class 08) and
