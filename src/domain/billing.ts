@@ -5,7 +5,7 @@ import { DomainError } from "./errors.js";
 import type { EndUserIdentity } from "./identity.js";
 import { newId } from "./ids.js";
 import { INSUFFICIENT_BALANCE_MESSAGE, type Ledger } from "./ledger.js";
-import { MIN_CHARGE_CENTS, maxAffordableOutputTokens, type Pricing, priceRequest } from "./pricing.js";
+import { MIN_CHARGE_CENTS, outputWithin, type Pricing, priceRequest } from "./pricing.js";
 import { writeRequestRecord } from "./request-log.js";
 import { accounts, type Hold, type HoldStatus, holds, type RequestStatus } from "./schema/index.js";
 
@@ -68,6 +68,19 @@ export interface RequestEnding {
   outputTokens: number;
 }
 
+/**
+ * A request the server stopped (a crash or a shutdown): a stream that had
+ * delivered output sent its 200 already; anything else saw the service go away.
+ */
+export const interruptedEnding = (
+  stream: boolean,
+  delivered: boolean,
+  tokens: Pick<RequestEnding, "inputTokens" | "outputTokens">,
+): RequestEnding =>
+  stream && delivered
+    ? { status: "interrupted", httpStatus: 200, errorCode: null, ...tokens }
+    : { status: "interrupted", httpStatus: 503, errorCode: "service_unavailable", ...tokens };
+
 export interface SettledHold {
   chargedCents: number;
   /** false when the hold had been closed before (a retried settle, or the sweeper got there first). */
@@ -88,10 +101,6 @@ const SWEEP_BATCH_ACCOUNTS = 100;
 const insufficientBalance = () => new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
 
 const usageKey = (requestId: string) => `usage:${requestId}`;
-
-/** The most output tokens `budgetCents` covers beside the input, capped at what was asked. */
-const outputWithin = (pricing: Pricing, inputTokens: number, requestedMaxTokens: number, budgetCents: number) =>
-  Math.min(requestedMaxTokens, maxAffordableOutputTokens(pricing, inputTokens, budgetCents));
 
 /** The most output a budget covers, capped at what was asked; below 1 the request cannot be served. */
 function fitOutput(pricing: Pricing, inputTokens: number, requestedMaxTokens: number, budgetCents: number) {
@@ -330,13 +339,11 @@ export function createBilling({ db, clock, ledger, holdTtlMs }: BillingDeps) {
       for (const hold of abandoned) {
         const delivered = hold.deliveredOutputTokens > 0;
         // SPEC 5: the process died; what its last checkpoint says was delivered is billed, once.
-        balanceCents -= await chargeAndRecord(tx, { balanceCents, heldCents }, hold, 0, hold.deliveredCostCents, {
-          status: "interrupted",
-          httpStatus: delivered && hold.stream ? 200 : 503,
-          errorCode: delivered && hold.stream ? null : "service_unavailable",
+        const ending = interruptedEnding(hold.stream, delivered, {
           inputTokens: delivered ? hold.deliveredInputTokens : 0,
           outputTokens: hold.deliveredOutputTokens,
         });
+        balanceCents -= await chargeAndRecord(tx, { balanceCents, heldCents }, hold, 0, hold.deliveredCostCents, ending);
       }
       return abandoned.length;
     });

@@ -82,3 +82,7 @@ export function maxAffordableOutputTokens(pricing: Pricing, inputTokens: number,
   const n = (room - 1n) / outputPrice;
   return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
 }
+
+/** The most output tokens `budgetCents` covers beside the input, capped at what was asked (0: not even one). */
+export const outputWithin = (pricing: Pricing, inputTokens: number, requestedMaxTokens: number, budgetCents: number): number =>
+  Math.min(requestedMaxTokens, maxAffordableOutputTokens(pricing, inputTokens, budgetCents));

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type { ApiCaller } from "../auth.js";
-import type { Billing, RequestEnding, ReservedHold } from "../billing.js";
+import { type Billing, interruptedEnding, type RequestEnding, type ReservedHold } from "../billing.js";
 import { isConnectionLoss, retryOnConnectionLoss } from "../db.js";
 import { DomainError, isDomainError } from "../errors.js";
 import type { EndUserIdentity } from "../identity.js";
@@ -9,7 +9,7 @@ import { type TokenUsage, UpstreamError } from "../inference/provider.js";
 import { INSUFFICIENT_BALANCE_MESSAGE } from "../ledger.js";
 import type { RequestLimits, StreamSlot } from "../limits/request-limits.js";
 import type { Logger } from "../logger.js";
-import { maxAffordableOutputTokens, priceRequest } from "../pricing.js";
+import { outputWithin, priceRequest } from "../pricing.js";
 import type { RequestLog } from "../request-log.js";
 import type { Clock } from "../clock.js";
 import type { Checkpoints } from "./checkpoints.js";
@@ -113,9 +113,7 @@ function recordOf(ending: CallEnding, stream: boolean): RequestEnding {
     case "cancelled":
       return { status: "cancelled", httpStatus: 499, errorCode: null, ...tokens };
     case "interrupted":
-      return stream && usage
-        ? { status: "interrupted", httpStatus: 200, errorCode: null, ...tokens }
-        : { status: "interrupted", httpStatus: 503, errorCode: "service_unavailable", ...tokens };
+      return interruptedEnding(stream, usage !== undefined, tokens);
   }
 }
 
@@ -315,7 +313,7 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       model,
       signal,
       async fitOutput(inputTokens, requestedMaxTokens) {
-        let maxTokens = Math.min(requestedMaxTokens, maxAffordableOutputTokens(model.pricing, inputTokens, holdCents));
+        let maxTokens = outputWithin(model.pricing, inputTokens, requestedMaxTokens, holdCents);
         if (maxTokens < requestedMaxTokens && !hold.limitedByBalance) {
           // The estimate fell short (documents are counted only once resolved): grow the hold.
           const refit = await retryOnConnectionLoss(() => billing.refitHold({ requestId, pricing: model.pricing, inputTokens, requestedMaxTokens }));
