@@ -29,7 +29,7 @@ export const rateLimit = (limits: RequestLimits, clock: Clock) =>
   createMiddleware<{ Variables: ApiCallerVariables }>(async (c, next) => {
     const nowMs = clock.now().getTime();
     try {
-      setRateLimitHeaders(c, await limits.admitRequest(c.get("caller")), nowMs);
+      setRateLimitHeaders(c, await limits.admitRequest(c.get("caller"), nowMs), nowMs);
     } catch (error) {
       if (error instanceof RateLimitExceededError) setRateLimitHeaders(c, error.window, nowMs);
       throw error;

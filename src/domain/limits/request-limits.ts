@@ -52,10 +52,14 @@ export function createRequestLimits({ store, clock, logger, policy, streamSlotTt
   }
 
   return {
-    /** SPEC 6: counts the request against its key's sliding minute; refuses it over the limit. */
-    async admitRequest(caller: ApiCaller): Promise<WindowState> {
+    /**
+     * SPEC 6: counts the request against its key's sliding minute; refuses it
+     * over the limit. `nowMs` is the caller's when it reports times relative
+     * to the same instant (the reset headers), so a millisecond passing
+     * between two clock reads cannot skew them.
+     */
+    async admitRequest(caller: ApiCaller, nowMs = clock.now().getTime()): Promise<WindowState> {
       const limit = effectiveLimits(caller.account.limits).requestsPerMinute;
-      const nowMs = clock.now().getTime();
       const window = await underPolicy(
         () => store.hitWindow(windowKey(caller), { limit, windowMs: WINDOW_MS, nowMs }),
         () => ({ allowed: true, limit, remaining: limit, resetAtMs: nowMs + WINDOW_MS }),
