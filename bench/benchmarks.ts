@@ -12,7 +12,7 @@
 //
 //   BENCH_ROUNDS (default 3) timed rounds per scenario, BENCH_ROUND_SECONDS (default 5) each;
 //   the figures are the rounds' medians.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:http";
@@ -35,7 +35,7 @@ import { type BenchRun, type Gateway, LOAD_CORE, type Latency, type Scenario, ty
 import { createBenchAccounts, FAST_MODEL, ledgerBalanced, SLOW_MODEL, startSentx } from "./sentx-server.js";
 import { mean, median, percentile, sum } from "./statistics.js";
 import { uploadFiles } from "./upload-load.js";
-import { runWrk } from "./wrk.js";
+import { ensureWrk, runWrk, wrkVersion } from "./wrk.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5);
@@ -299,21 +299,6 @@ async function serviceVersions() {
   } finally {
     await sql.end();
   }
-}
-
-/** "wrk 4.1.0 …", or null when wrk is not installed (`wrk -v` exits 1 even when it is). */
-function wrkVersion(): string | null {
-  const probe = spawnSync("wrk", ["-v"], { encoding: "utf8" });
-  return probe.error ? null : probe.stdout.split("\n")[0]!.replace(/\s+Copyright.*/, "");
-}
-
-/** wrk from Debian: installed when missing and running as root, as scripts/test.sh installs services. */
-function ensureWrk(): void {
-  if (wrkVersion()) return;
-  if (process.getuid?.() !== 0) throw new Error("the benchmark needs wrk: sudo apt-get install wrk");
-  console.log("installing wrk (apt-get)…");
-  execFileSync("apt-get", ["update", "-q"], { stdio: "ignore" });
-  execFileSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", "wrk"], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
 }
 
 async function main() {

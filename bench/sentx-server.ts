@@ -12,7 +12,7 @@ export const FAST_MODEL = "sentx-v1";
 export const SLOW_MODEL = "sentx-slow";
 
 /** Starts the server with `env` added (the database and Redis settings), the model table pointing at `upstreamUrl`. */
-export function startSentx(upstreamUrl: string, env: Record<string, string>): Promise<ServerProcess> {
+export function startSentx(upstreamUrl: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
   const model = (id: string, baseUrl: string) => ({ id, upstreams: [{ provider: "openai-compatible", baseUrl, model: "bench" }] });
   return startServerProcess({
     NODE_ENV: "production",
@@ -25,7 +25,7 @@ export function startSentx(upstreamUrl: string, env: Record<string, string>): Pr
       models: [model(FAST_MODEL, `${upstreamUrl}/v1`), model(SLOW_MODEL, `${upstreamUrl}/slow/v1`)],
     }),
     ...env,
-  });
+  }, { nodeArgs });
 }
 
 /** `count` accounts through the ops API, each funded and with one key; returns the keys. */

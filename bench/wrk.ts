@@ -2,7 +2,7 @@
 // epoll and drives well over 10,000 requests/s from one core, so on the load's
 // one core it is never what limits the bare proxy; autocannon is a Node
 // program and would top out near the rate of the Node proxy it measures.
-import { execFile } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const script = fileURLToPath(new URL("chat-load.lua", import.meta.url));
@@ -51,4 +51,19 @@ export function runWrk(load: WrkLoad): Promise<WrkRun> {
       });
     });
   });
+}
+
+/** "wrk 4.1.0 …", or null when wrk is not installed (`wrk -v` exits 1 even when it is). */
+export function wrkVersion(): string | null {
+  const probe = spawnSync("wrk", ["-v"], { encoding: "utf8" });
+  return probe.error ? null : probe.stdout.split("\n")[0]!.replace(/\s+Copyright.*/, "");
+}
+
+/** wrk from Debian: installed when missing and running as root, as scripts/test.sh installs services. */
+export function ensureWrk(): void {
+  if (wrkVersion()) return;
+  if (process.getuid?.() !== 0) throw new Error("the benchmark needs wrk: sudo apt-get install wrk");
+  console.log("installing wrk (apt-get)…");
+  execFileSync("apt-get", ["update", "-q"], { stdio: "ignore" });
+  execFileSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", "wrk"], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
 }

@@ -65,7 +65,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const { bus } = coordination;
 
   const ledger = createLedger({ clock });
-  const billing = createBilling({ db, clock, ledger, holdTtlMs: config.holdTtlSeconds * 1000 });
+  const billing = createBilling({ db, clock, holdTtlMs: config.holdTtlSeconds * 1000 });
   const accounts = createAccounts({ db, clock, ledger, bus });
   const keys = createKeys({ db, clock, bus });
   const keyUsage = createKeyUsageRecorder({ db, clock, logger });

@@ -1,13 +1,15 @@
-import { and, eq, lt, sql } from "drizzle-orm";
+import { and, asc, eq, lt, sql } from "drizzle-orm";
 import type { Clock } from "./clock.js";
 import { type Db, rowsOf, type Tx } from "./db.js";
 import { DomainError } from "./errors.js";
+import { closeHold, type RequestEnding } from "./hold-settlement.js";
 import type { EndUserIdentity } from "./identity.js";
 import { newId } from "./ids.js";
-import { INSUFFICIENT_BALANCE_MESSAGE, type Ledger } from "./ledger.js";
+import { INSUFFICIENT_BALANCE_MESSAGE } from "./ledger.js";
 import { MIN_CHARGE_CENTS, outputWithin, type Pricing, priceRequest } from "./pricing.js";
-import { writeRequestRecord } from "./request-log.js";
-import { accounts, type Hold, type HoldStatus, holds, type RequestStatus } from "./schema/index.js";
+import { accounts, holds } from "./schema/index.js";
+
+export type { RequestEnding } from "./hold-settlement.js";
 
 // SPEC 5: a request reserves its worst-case cost before it starts (a hold), and
 // settles it to the actual cost when it ends, so concurrent requests on one
@@ -59,15 +61,6 @@ export interface Checkpoint {
   costCents: number;
 }
 
-/** How a request ended, for its record. */
-export interface RequestEnding {
-  status: RequestStatus;
-  httpStatus: number;
-  errorCode: string | null;
-  inputTokens: number;
-  outputTokens: number;
-}
-
 /**
  * A request the server stopped (a crash or a shutdown): a stream that had
  * delivered output sent its 200 already; anything else saw the service go away.
@@ -90,17 +83,14 @@ export interface SettledHold {
 export interface BillingDeps {
   db: Db;
   clock: Clock;
-  ledger: Ledger;
   /** How long a hold outlives its last checkpoint before the sweeper takes it for a crashed process's. */
   holdTtlMs: number;
 }
 
-/** Abandoned holds are swept one account at a time, this many accounts per query. */
-const SWEEP_BATCH_ACCOUNTS = 100;
+/** Abandoned holds are found this many at a time, oldest expiry first. */
+const SWEEP_BATCH = 100;
 
 const insufficientBalance = () => new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
-
-const usageKey = (requestId: string) => `usage:${requestId}`;
 
 /** The most output a budget covers, capped at what was asked; below 1 the request cannot be served. */
 function fitOutput(pricing: Pricing, inputTokens: number, requestedMaxTokens: number, budgetCents: number) {
@@ -118,18 +108,8 @@ function assertOutputBudget(requestedMaxTokens: number): void {
   }
 }
 
-export function createBilling({ db, clock, ledger, holdTtlMs }: BillingDeps) {
+export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
   const expiryFrom = (now: Date) => new Date(now.getTime() + holdTtlMs);
-
-  async function lockAccount(tx: Tx, accountId: string) {
-    const [account] = await tx
-      .select({ balanceCents: accounts.balanceCents, heldCents: accounts.heldCents })
-      .from(accounts)
-      .where(eq(accounts.id, accountId))
-      .for("update");
-    if (!account) throw new DomainError("not_found", `No account ${accountId}.`);
-    return account;
-  }
 
   /** Locks the account that owns a request's hold and reads the hold; null when there is no such hold. */
   async function lockHold(tx: Tx, requestId: string) {
@@ -140,46 +120,6 @@ export function createBilling({ db, clock, ledger, holdTtlMs }: BillingDeps) {
       .where(eq(holds.requestId, requestId))
       .for("update", { of: accounts });
     return row ?? null;
-  }
-
-  /**
-   * Charges what a closed hold's request cost, from the balance no other
-   * request has reserved and never below zero, and writes its record.
-   * `releasedCents` is the closed hold's amount, already out of held_cents.
-   */
-  async function chargeAndRecord(
-    tx: Tx,
-    account: { balanceCents: number; heldCents: number },
-    hold: Hold,
-    releasedCents: number,
-    costCents: number,
-    ending: RequestEnding,
-  ): Promise<number> {
-    const otherHolds = account.heldCents - releasedCents;
-    const chargedCents = Math.max(0, Math.min(costCents, account.balanceCents - otherHolds));
-    if (chargedCents > 0) {
-      await ledger.post(tx, {
-        accountId: hold.accountId,
-        kind: "usage",
-        amountCents: -chargedCents,
-        idempotencyKey: usageKey(hold.requestId),
-        requestId: hold.requestId,
-      });
-    }
-    await writeRequestRecord(tx, {
-      requestId: hold.requestId,
-      accountId: hold.accountId,
-      apiKeyId: hold.apiKeyId,
-      endpoint: hold.endpoint,
-      model: hold.model,
-      stream: hold.stream,
-      identity: hold.identity,
-      startedAt: hold.createdAt,
-      endedAt: clock.now(),
-      costCents: chargedCents,
-      ...ending,
-    });
-    return chargedCents;
   }
 
   /**
@@ -285,7 +225,7 @@ export function createBilling({ db, clock, ledger, holdTtlMs }: BillingDeps) {
 
   /**
    * Ends a held request, once: gives the hold back, charges `costCents` (0
-   * charges nothing) and writes the request record, in one transaction.
+   * charges nothing) and writes the request record, in one statement.
    * Repeating it (a retry after a lost commit) changes nothing and reports
    * the first charge; so does settling a hold the sweeper already ended.
    */
@@ -293,81 +233,54 @@ export function createBilling({ db, clock, ledger, holdTtlMs }: BillingDeps) {
     if (!Number.isSafeInteger(costCents) || costCents < 0) {
       throw new RangeError(`costCents must be a non-negative integer, got ${costCents}`);
     }
-    return db.transaction(async (tx) => {
-      const locked = await lockHold(tx, requestId);
-      if (!locked) throw new DomainError("not_found", `No hold for request ${requestId}.`);
-      const status: Exclude<HoldStatus, "active" | "expired"> = costCents > 0 ? "settled" : "released";
-      const [closed] = await tx
-        .update(holds)
-        .set({ status, closedAt: clock.now() })
-        .where(and(eq(holds.requestId, requestId), eq(holds.status, "active")))
-        .returning({ amountCents: holds.amountCents });
-      if (!closed) {
-        const previous = await ledger.findByIdempotencyKey(tx, locked.hold.accountId, usageKey(requestId));
-        return { chargedCents: previous ? -previous.amountCents : 0, settledNow: false };
-      }
-      await tx
-        .update(accounts)
-        .set({ heldCents: sql`${accounts.heldCents} - ${closed.amountCents}` })
-        .where(eq(accounts.id, locked.hold.accountId));
-      const chargedCents = await chargeAndRecord(tx, locked, locked.hold, closed.amountCents, costCents, ending);
-      return { chargedCents, settledNow: true };
-    });
+    const closed = await closeHold(db, { requestId, costCents, closeAs: costCents > 0 ? "settled" : "released", ending, now: clock.now() });
+    if (!closed.found) throw new DomainError("not_found", `No hold for request ${requestId}.`);
+    return { chargedCents: closed.chargedCents, settledNow: closed.closedNow };
   }
 
-  /** Ends one account's abandoned holds in one short transaction; returns how many. */
-  async function settleAbandonedHoldsOf(accountId: string, now: Date): Promise<number> {
-    return db.transaction(async (tx) => {
-      // A plain lock (not SKIP LOCKED): an account busy with requests is locked
-      // only for milliseconds at a time, and skipping it could postpone its
-      // abandoned holds indefinitely. Other sweepers are excluded by the
-      // conditional update below, not by the lock.
-      const account = await lockAccount(tx, accountId);
-      const abandoned = await tx
-        .update(holds)
-        .set({ status: "expired", closedAt: now })
-        .where(and(eq(holds.accountId, accountId), eq(holds.status, "active"), lt(holds.expiresAt, now)))
-        .returning();
-      if (abandoned.length === 0) return 0;
-      const released = abandoned.reduce((sum, h) => sum + h.amountCents, 0);
-      await tx
-        .update(accounts)
-        .set({ heldCents: sql`${accounts.heldCents} - ${released}` })
-        .where(eq(accounts.id, accountId));
-      let balanceCents = account.balanceCents;
-      const heldCents = account.heldCents - released;
-      for (const hold of abandoned) {
+  /**
+   * The sweeper (SPEC 5): ends the holds whose process stopped checkpointing
+   * them (it crashed), charging what their last checkpoint delivered, once.
+   * Safe to run on several instances at once, and beside a late settle: each
+   * hold is closed by one statement that closes it only if it is still
+   * active, still expired and still at the checkpoint read here.
+   */
+  async function settleAbandonedHolds(): Promise<number> {
+    const now = clock.now();
+    let settled = 0;
+    let after = "";
+    for (;;) {
+      const due = await db
+        .select({
+          requestId: holds.requestId,
+          stream: holds.stream,
+          deliveredInputTokens: holds.deliveredInputTokens,
+          deliveredOutputTokens: holds.deliveredOutputTokens,
+          deliveredCostCents: holds.deliveredCostCents,
+        })
+        .from(holds)
+        .where(and(eq(holds.status, "active"), lt(holds.expiresAt, now), sql`${holds.requestId} > ${after}`))
+        .orderBy(asc(holds.requestId))
+        .limit(SWEEP_BATCH);
+      for (const hold of due) {
         const delivered = hold.deliveredOutputTokens > 0;
         // SPEC 5: the process died; what its last checkpoint says was delivered is billed, once.
         const ending = interruptedEnding(hold.stream, delivered, {
           inputTokens: delivered ? hold.deliveredInputTokens : 0,
           outputTokens: hold.deliveredOutputTokens,
         });
-        balanceCents -= await chargeAndRecord(tx, { balanceCents, heldCents }, hold, 0, hold.deliveredCostCents, ending);
+        const closed = await closeHold(db, {
+          requestId: hold.requestId,
+          costCents: hold.deliveredCostCents,
+          closeAs: "expired",
+          ending,
+          now,
+          abandoned: { deliveredCostCents: hold.deliveredCostCents },
+        });
+        if (closed.found && closed.closedNow) settled++;
       }
-      return abandoned.length;
-    });
-  }
-
-  /**
-   * The sweeper (SPEC 5): ends the holds whose process stopped checkpointing
-   * them (it crashed), charging what their last checkpoint delivered. Safe to
-   * run on several instances at once.
-   */
-  async function settleAbandonedHolds(): Promise<number> {
-    const now = clock.now();
-    let settled = 0;
-    for (;;) {
-      const due = await db
-        .selectDistinct({ accountId: holds.accountId })
-        .from(holds)
-        .where(and(eq(holds.status, "active"), lt(holds.expiresAt, now)))
-        .limit(SWEEP_BATCH_ACCOUNTS);
-      let settledThisRound = 0;
-      for (const { accountId } of due) settledThisRound += await settleAbandonedHoldsOf(accountId, now);
-      settled += settledThisRound;
-      // A short batch was the last; an empty round means another sweeper got there first.
-      if (due.length < SWEEP_BATCH_ACCOUNTS || settledThisRound === 0) return settled;
+      if (due.length < SWEEP_BATCH) return settled;
+      after = due[due.length - 1]!.requestId;
     }
   }
 

@@ -1,8 +1,4 @@
-import { sql } from "drizzle-orm";
-import type { DbOrTx } from "./db.js";
 import { DomainError } from "./errors.js";
-import { newId } from "./ids.js";
-import { conversations, endUsers } from "./schema/index.js";
 
 /** SPEC 3: who the integrator's end user is and which conversation a request belongs to. */
 export interface EndUserIdentity {
@@ -49,68 +45,4 @@ export function mergeIdentity(
     }
   }
   return identity;
-}
-
-export interface UsageTotalsDelta {
-  inputTokens: number;
-  outputTokens: number;
-  costCents: number;
-  at: Date;
-}
-
-/**
- * Creates the end user and conversation on first sight and adds this request
- * to their running totals, one upsert each; returns their ids for the request log.
- */
-export async function recordIdentityUsage(
-  tx: DbOrTx,
-  accountId: string,
-  identity: EndUserIdentity,
-  delta: UsageTotalsDelta,
-): Promise<{ endUserId: string | null; conversationId: string | null }> {
-  const totals = {
-    requestCount: 1,
-    inputTokens: delta.inputTokens,
-    outputTokens: delta.outputTokens,
-    costCents: delta.costCents,
-    firstSeenAt: delta.at,
-    lastSeenAt: delta.at,
-  };
-  const addTotals = (table: typeof endUsers | typeof conversations) => ({
-    requestCount: sql`${table.requestCount} + 1`,
-    inputTokens: sql`${table.inputTokens} + ${delta.inputTokens}`,
-    outputTokens: sql`${table.outputTokens} + ${delta.outputTokens}`,
-    costCents: sql`${table.costCents} + ${delta.costCents}`,
-    lastSeenAt: delta.at,
-  });
-
-  let endUserId: string | null = null;
-  if (identity.userId) {
-    const [row] = await tx
-      .insert(endUsers)
-      .values({ id: newId.endUser(), accountId, externalId: identity.userId, displayName: identity.userName, ...totals })
-      .onConflictDoUpdate({
-        target: [endUsers.accountId, endUsers.externalId],
-        set: {
-          ...addTotals(endUsers),
-          displayName: identity.userName ? identity.userName : sql`${endUsers.displayName}`,
-        },
-      })
-      .returning({ id: endUsers.id });
-    endUserId = row!.id;
-  }
-
-  let conversationId: string | null = null;
-  if (identity.sessionId) {
-    const [row] = await tx
-      .insert(conversations)
-      .values({ id: newId.conversation(), accountId, externalId: identity.sessionId, endUserId, ...totals })
-      .onConflictDoUpdate({
-        target: [conversations.accountId, conversations.externalId],
-        set: { ...addTotals(conversations), endUserId: endUserId ?? sql`${conversations.endUserId}` },
-      })
-      .returning({ id: conversations.id });
-    conversationId = row!.id;
-  }
-  return { endUserId, conversationId };
 }

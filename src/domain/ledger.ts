@@ -6,9 +6,10 @@ import { DomainError } from "./errors.js";
 import { newId } from "./ids.js";
 import { accounts, type LedgerEntry, type LedgerEntryKind, ledgerEntries } from "./schema/index.js";
 
-// SPEC 5: the append-only ledger. It is the only writer of accounts.balance_cents,
-// and it changes it in the same transaction as the entry it inserts, so the
-// balance always equals the sum of the account's entries.
+// SPEC 5: the append-only ledger. It and closing a hold (hold-settlement.ts)
+// are the only writers of accounts.balance_cents, and each changes it in the
+// same transaction as the entry it inserts, so the balance always equals the
+// sum of the account's entries.
 
 export interface PostEntryInput {
   accountId: string;

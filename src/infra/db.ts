@@ -1,4 +1,6 @@
-import { mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
@@ -22,9 +24,23 @@ export interface Database {
 // advisory lock makes them apply migrations one after another.
 const MIGRATION_LOCK_ID = 7_364_021;
 
+/**
+ * libpq's URL for a Unix socket, `postgres://user@/db?host=/var/run/postgresql`,
+ * as postgres.js takes it: the socket directory as the `host` option. On one
+ * machine a socket costs far less per query than loopback TCP.
+ */
+export function connectionOf(url: string): { url: string; host?: string } {
+  const param = /([?&])host=([^&]*)&?/.exec(url);
+  const dir = param ? decodeURIComponent(param[2]!) : "";
+  if (!dir.startsWith("/")) return { url };
+  const rest = url.replace(param![0], param![1]!).replace(/[?&]$/, "");
+  return { url: rest.replace(/^(postgres(?:ql)?:\/\/(?:[^@/]*@)?)(?=\/)/, "$1localhost"), host: dir };
+}
+
 async function migrateWithLock(url: string): Promise<void> {
   // One connection, so the session-level lock and the migration share it.
-  const client = postgres(url, { max: 1, onnotice: () => {} });
+  const { url: target, host } = connectionOf(url);
+  const client = postgres(target, { host, max: 1, onnotice: () => {} });
   try {
     await client`select pg_advisory_lock(${MIGRATION_LOCK_ID})`;
     await migratePostgres(drizzlePostgres(client), { migrationsFolder });
@@ -44,15 +60,38 @@ export const reconnectBackoffSeconds = (failures: number): number => Math.min(0.
 
 export async function openPostgres(url: string, options: { maxConnections?: number } = {}): Promise<Database> {
   await migrateWithLock(url);
-  const client = postgres(url, { max: options.maxConnections ?? 10, backoff: reconnectBackoffSeconds, onnotice: () => {} });
+  const { url: target, host } = connectionOf(url);
+  const client = postgres(target, { host, max: options.maxConnections ?? 10, backoff: reconnectBackoffSeconds, onnotice: () => {} });
   const db = drizzlePostgres(client, { schema });
   return { db: db as unknown as Db, driver: "postgres", close: () => client.end({ timeout: 5 }) };
 }
 
+// PostgreSQL's defaults size a server that has the machine to itself; the
+// embedded database lives inside the API process, whose whole budget is a few
+// hundred MB, and its files stay in the OS page cache anyway. 128 MB of
+// shared buffers alone would be more than the rest of the process.
+const EMBEDDED_SETTINGS = ["shared_buffers=16MB", "wal_buffers=1MB", "temp_buffers=1MB", "work_mem=2MB", "maintenance_work_mem=16MB"];
+
+/**
+ * Creates a new data folder in a process of its own. initdb grows PGlite's
+ * WASM memory to about 1 GB, and WASM memory never shrinks: done in the
+ * server, that would stay its resident size for as long as it runs.
+ */
+function createPgliteDataDir(dataDir: string): void {
+  const pglite = import.meta.resolve("@electric-sql/pglite");
+  const script = `const { PGlite } = await import(${JSON.stringify(pglite)}); await (await PGlite.create(${JSON.stringify(dataDir)})).close();`;
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`could not create the embedded database in ${dataDir}: ${result.stderr || result.error?.message}`);
+}
+
 /** The embedded default: PostgreSQL compiled to WASM, persisted in a data folder (or in memory). */
 export async function openPglite(dataDir: string | null): Promise<Database> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const client = dataDir ? new PGlite(dataDir) : new PGlite();
+  if (dataDir) {
+    mkdirSync(dataDir, { recursive: true });
+    if (!existsSync(join(dataDir, "PG_VERSION"))) createPgliteDataDir(dataDir);
+  }
+  const options = { postgresqlconf: EMBEDDED_SETTINGS };
+  const client = dataDir ? new PGlite(dataDir, options) : new PGlite(options);
   const db = drizzlePglite(client, { schema });
   await migratePglite(db, { migrationsFolder });
   return { db: db as unknown as Db, driver: "pglite", close: () => client.close() };

@@ -24,7 +24,7 @@ export const INSUFFICIENT = { code: "insufficient_balance", message: "Balance to
 export function createMoneyServices(db: Db, start?: Date) {
   const clock = manualClock(start);
   const ledger = createLedger({ clock });
-  const billing = createBilling({ db, clock, ledger, holdTtlMs: HOLD_TTL_MS });
+  const billing = createBilling({ db, clock, holdTtlMs: HOLD_TTL_MS });
   return { clock, ledger, billing };
 }
 

@@ -1,4 +1,4 @@
-import ExcelJS from "exceljs";
+import type ExcelJS from "exceljs";
 import { capText, type ExtractedText } from "./extracted-text.js";
 import type { ExtractionLimits } from "./limits.js";
 import { damagedDocument } from "../invalid-file-format.js";
@@ -35,7 +35,9 @@ function rowLine(row: ExcelJS.Row): string {
 /** Every worksheet as "# Sheet: <name>" then its non-empty rows as CSV, sheets separated by blank lines. */
 export async function extractXlsxText(path: string, limits: ExtractionLimits): Promise<ExtractedText> {
   await assertSafeZip(path, limits, "XLSX file");
-  const workbook = new ExcelJS.Workbook();
+  // Loaded on first use: most processes never read a spreadsheet, and it weighs ~25 MB resident.
+  const { default: Excel } = await import("exceljs");
+  const workbook = new Excel.Workbook();
   await workbook.xlsx.readFile(path).catch((e: unknown) => {
     throw damagedDocument("XLSX file", e);
   });
