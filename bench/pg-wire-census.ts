@@ -9,10 +9,15 @@
 // From the backend's messages:
 // - ReadyForQuery ('Z') ends every exchange the client waits for (one Sync of
 //   the extended protocol, or one simple Query): a round trip.
+// - ParameterDescription ('t') answers a Describe, which postgres.js sends on
+//   its own (Parse, Describe, Flush) and waits for before it binds a statement
+//   it has not prepared on that connection yet: one more round trip.
 // - A ReadyForQuery whose status is idle ('I') ends a transaction: a COMMIT or
 //   ROLLBACK, or a statement that ran outside any explicit transaction. This is
 //   what pg_stat_database's xact_commit + xact_rollback count.
-// - CommandComplete ('C') tags ("INSERT 0 3", "UPDATE 1", "DELETE 2") give the rows written.
+// - CommandComplete ('C') tags ("INSERT 0 3", "UPDATE 1", "DELETE 2") give the
+//   rows written by plain statements; rows written inside a statement's
+//   writable CTEs are not in its tag, which says SELECT.
 // Checked once against pg_stat_database read after its flush (100 requests):
 // transactions and rows inserted and updated were equal.
 import { createServer, connect, type Socket } from "node:net";
@@ -27,6 +32,7 @@ export interface WireCounts {
 }
 
 const READY_FOR_QUERY = "Z".charCodeAt(0);
+const PARAMETER_DESCRIPTION = "t".charCodeAt(0);
 const COMMAND_COMPLETE = "C".charCodeAt(0);
 const IDLE = "I".charCodeAt(0);
 
@@ -77,6 +83,10 @@ export async function startPgWireCensus(databaseUrl: string): Promise<PgWireCens
     if (type === READY_FOR_QUERY) {
       counts.roundTrips++;
       if (body[0] === IDLE) counts.transactions++;
+      return;
+    }
+    if (type === PARAMETER_DESCRIPTION) {
+      counts.roundTrips++;
       return;
     }
     const [command, ...numbers] = body.toString("latin1").replace(/\0$/, "").split(" ");

@@ -208,10 +208,8 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
   async function checkpoint(checkpoints: readonly Checkpoint[]): Promise<void> {
     if (checkpoints.length === 0) return;
     const now = clock.now();
-    const rows = sql.join(
-      checkpoints.map((c) => sql`(${c.requestId}, ${c.inputTokens}::bigint, ${c.outputTokens}::bigint, ${c.costCents}::bigint)`),
-      sql`, `,
-    );
+    // Arrays rather than a VALUES list, so the statement's text (and its prepared plan) is the same for any number of holds.
+    const column = <T>(pick: (c: Checkpoint) => T) => sql.param(checkpoints.map(pick));
     await db.execute(sql`
       update ${holds} set
         delivered_input_tokens = v.input_tokens,
@@ -219,7 +217,8 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
         delivered_cost_cents = v.cost_cents,
         checkpointed_at = ${now.toISOString()}::timestamptz,
         expires_at = ${expiryFrom(now).toISOString()}::timestamptz
-      from (values ${rows}) as v(request_id, input_tokens, output_tokens, cost_cents)
+      from unnest(${column((c) => c.requestId)}::text[], ${column((c) => c.inputTokens)}::bigint[],
+        ${column((c) => c.outputTokens)}::bigint[], ${column((c) => c.costCents)}::bigint[]) as v(request_id, input_tokens, output_tokens, cost_cents)
       where ${holds.requestId} = v.request_id and ${holds.status} = 'active'`);
   }
 

@@ -1,4 +1,4 @@
-import { inArray } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type { Clock } from "./clock.js";
 import type { Db } from "./db.js";
 import type { Logger } from "./logger.js";
@@ -16,7 +16,8 @@ export function createKeyUsageRecorder({ db, clock, logger }: { db: Db; clock: C
     const ids = [...pending];
     pending = new Set();
     try {
-      await db.update(apiKeys).set({ lastUsedAt: clock.now() }).where(inArray(apiKeys.id, ids));
+      // An array, not an IN list: one statement text (and prepared plan) for any number of keys.
+      await db.update(apiKeys).set({ lastUsedAt: clock.now() }).where(sql`${apiKeys.id} = any(${sql.param(ids)}::text[])`);
     } catch (error) {
       logger.warn({ err: error, keys: ids.length }, "could not record key last-used times");
     }
