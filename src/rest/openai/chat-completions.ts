@@ -3,6 +3,7 @@ import { streamSSE } from "hono/streaming";
 import type { ChatCall, ChatInput, ChatService } from "../../domain/inference/chat.js";
 import type { ChatMessage, TokenUsage } from "../../domain/inference/provider.js";
 import type { ApiCallerVariables } from "../api-key-auth.js";
+import { coalescingSse } from "../coalescing-sse.js";
 import { errorBody } from "../errors.js";
 import { readIdentity } from "../identity-headers.js";
 import { parseJsonBody } from "../request-input.js";
@@ -61,25 +62,25 @@ export function chatCompletionsHandler(chat: ChatService) {
     const header = { id: stream.id, object: "chat.completion.chunk", created: stream.created, model: stream.model };
     return streamSSE(c, async (sse) => {
       sse.onAbort(() => abort.abort());
+      const events = coalescingSse(sse);
       for await (const event of stream.events) {
         if (sse.aborted) break;
         switch (event.type) {
           case "delta":
-            await sse.writeSSE({ data: JSON.stringify({ ...header, choices: event.choices }) });
+            await events.send(JSON.stringify({ ...header, choices: event.choices }));
             break;
           case "done":
             // SPEC 2: the final chunk has empty choices and always carries usage.
-            await sse.writeSSE({
-              data: JSON.stringify({ ...header, choices: [], usage: usageBlock(event.usage, event.costCents, includeCost) }),
-            });
-            await sse.writeSSE({ data: "[DONE]" });
+            await events.send(JSON.stringify({ ...header, choices: [], usage: usageBlock(event.usage, event.costCents, includeCost) }));
+            await events.send("[DONE]");
             break;
           case "failed":
             // Headers are sent already; OpenAI's SDKs raise an APIError on an `error` event.
-            await sse.writeSSE({ data: JSON.stringify(errorBody(event.error)) });
+            await events.send(JSON.stringify(errorBody(event.error)));
             break;
         }
       }
+      await events.drained();
     });
   };
 }
