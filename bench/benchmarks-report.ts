@@ -1,9 +1,12 @@
-// BENCHMARKS.md from one run's results: the tables, and issue 9's targets
-// judged against the bare proxy measured in the same run.
-import { type BenchRun, type Gateway, LOAD_CORE, type Latency, type Scenario, type ScenarioResult, SERVER_CORE } from "./results.js";
+// BENCHMARKS.md from one run's results: the tables, and the targets judged
+// against the bare proxy and Portkey measured in the same run.
+import { compareWithPortkey, type PortkeyComparison, sentxAhead } from "./portkey-comparison.js";
+import { PORTKEY_HONO_NODE_SERVER, PORTKEY_VERSION } from "./portkey-gateway.js";
+import { type BenchRun, checksKeys, type Gateway, LOAD_CORE, type Latency, resultFor, type Scenario, type ScenarioResult, SERVER_CORE } from "./results.js";
 
 const GATEWAY_NAMES: Record<Gateway, string> = {
   bare: "bare proxy",
+  portkey: `Portkey ${PORTKEY_VERSION}`,
   postgres: "SentX, PostgreSQL + Redis",
   embedded: "SentX, embedded default",
 };
@@ -23,7 +26,7 @@ const table = (header: string[], rows: Array<Array<string | number>>) =>
 
 /** The bare proxy's result for the same connections and mode (it ignores accounts). */
 function bareFor(run: BenchRun, s: Scenario): ScenarioResult {
-  const bare = run.scenarios.find((r) => r.gateway === "bare" && r.scenario.connections === s.connections && r.scenario.stream === s.stream);
+  const bare = resultFor(run, "bare", s.connections, s.stream);
   if (!bare) throw new Error(`no bare-proxy result for ${s.connections} connections, ${mode(s)}`);
   return bare;
 }
@@ -35,6 +38,11 @@ const label = (r: ScenarioResult) => `${mode(r.scenario)}, ${r.scenario.accounts
 
 const met = (ok: boolean, shortBy: string) => (ok ? "**met**" : `not met: ${shortBy}`);
 
+const amount = (c: PortkeyComparison, v: number) => (c.unit === "ms" ? ms(v) : c.unit === "MB" ? mb(v) : count(v));
+const figure = (c: PortkeyComparison, v: number) => `${amount(c, v)} ${c.unit}`;
+/** By how much SentX trails Portkey on one figure: a difference, or for throughput a ratio. */
+const shortfall = (c: PortkeyComparison) => (c.lowerIsBetter ? `${figure(c, c.sentx - c.portkey)} more` : `${(c.portkey / c.sentx).toFixed(1)}× fewer`);
+
 function throughputTarget(run: BenchRun, gateway: Gateway, measure: string, target: string, floor: number): string[] {
   const rows = sentx(run, gateway, 32);
   const lowest = Math.min(...rows.map((r) => share(run, r)));
@@ -43,6 +51,19 @@ function throughputTarget(run: BenchRun, gateway: Gateway, measure: string, targ
     target,
     rows.map((r) => `${label(r)}: ${percent(share(run, r))}`).join("; "),
     met(lowest >= floor, `the lowest is ${(floor / lowest).toFixed(1)}× short`),
+  ];
+}
+
+function portkeyTarget(run: BenchRun): string[] {
+  const target = "ahead of Portkey on every figure of the Portkey table below";
+  if (run.portkeyNotMeasured !== null) return ["Portkey gateway", target, `not measured: ${run.portkeyNotMeasured}`, "unknown"];
+  const comparisons = compareWithPortkey(run);
+  const behind = comparisons.filter((c) => !sentxAhead(c));
+  return [
+    "Portkey gateway",
+    target,
+    `SentX ahead on ${comparisons.length - behind.length} of ${comparisons.length}`,
+    met(behind.length === 0, `behind on ${behind.map((c) => `${c.measure} (${amount(c, c.sentx)} vs ${figure(c, c.portkey)}, ${shortfall(c)})`).join("; ")}`),
   ];
 }
 
@@ -61,7 +82,7 @@ function targets(run: BenchRun): string {
   const idle = run.embeddedIdleRssMb;
   const idleMb = Math.max(idle.afterStart, idle.afterLoad);
   return table(
-    ["measure", "target", "measured (SentX vs the bare proxy, this run)", "verdict"],
+    ["measure", "target", "measured (SentX against the bare proxy or Portkey, this run)", "verdict"],
     [
       [
         "added latency, 1 connection",
@@ -84,7 +105,7 @@ function targets(run: BenchRun): string {
         `${mb(idle.afterStart)} MB after start, ${mb(idle.afterLoad)} MB after the load`,
         met(idleMb < 300, `${mb(idleMb - 300)} MB over`),
       ],
-      ["Portkey gateway", "ahead of it on every row above", "not measured: Portkey is not installed on this machine", "unknown"],
+      portkeyTarget(run),
     ],
   );
 }
@@ -99,7 +120,7 @@ function throughputTable(run: BenchRun): string {
         GATEWAY_NAMES[r.gateway],
         r.scenario.connections,
         mode(r.scenario),
-        isBare ? "—" : r.scenario.accounts,
+        checksKeys(r.gateway) ? r.scenario.accounts : "—",
         count(r.requestsPerSecond),
         isBare ? "—" : percent(share(run, r)),
         pair(r.latency),
@@ -117,7 +138,7 @@ function costTable(run: BenchRun): string {
     ["gateway", "scenario", "peak RSS MB", "CPU ms / req", "busy per core", "DB transactions / req", "DB round trips / req", "rows inserted / updated / deleted per req", "Redis calls / req"],
     run.scenarios.map((r) => [
       GATEWAY_NAMES[r.gateway],
-      `${r.scenario.connections} conn, ${r.gateway === "bare" ? mode(r.scenario) : label(r)}`,
+      `${r.scenario.connections} conn, ${checksKeys(r.gateway) ? label(r) : mode(r.scenario)}`,
       mb(r.peakRssMb),
       r.cpuMsPerRequest.toFixed(3),
       r.coreBusy.map(percent).join(" / "),
@@ -127,6 +148,19 @@ function costTable(run: BenchRun): string {
       r.redisCallsPerRequest === null ? "—" : perRequest(r.redisCallsPerRequest),
     ]),
   );
+}
+
+function portkeySection(run: BenchRun): string {
+  if (run.portkeyNotMeasured !== null) {
+    return `Portkey's open-source gateway (npm \`@portkey-ai/gateway\` ${PORTKEY_VERSION}) was not measured in this run: ${run.portkeyNotMeasured}. The target "ahead of Portkey" stays unknown until a run measures it alongside SentX.`;
+  }
+  const comparisons = table(
+    ["measure", GATEWAY_NAMES.postgres, GATEWAY_NAMES.portkey, "SentX ahead"],
+    compareWithPortkey(run).map((c) => [c.measure, figure(c, c.sentx), figure(c, c.portkey), sentxAhead(c) ? "yes" : `no: ${shortfall(c)}`]),
+  );
+  return `SentX on PostgreSQL + Redis against Portkey's open-source gateway, from the tables above. Portkey reads no key and was loaded like the bare proxy, one key over one wrk thread, so SentX's figures here are from its one-account rows, which put the same requests on the wire. Portkey holds back the first chunk of every stream it relays for 25 ms (a timer in its stream reader), which is part of its stream figures.
+
+${comparisons}`;
 }
 
 function slowStreamsTable(run: BenchRun): string {
@@ -152,16 +186,16 @@ Written by \`npm run bench\` (\`bench/benchmarks.ts\`) on ${run.startedAt.toISOS
 - **Machine:** ${m.cores} cores (${m.cpuModel}), ${m.memoryGb.toFixed(1)} GB memory, Linux ${m.kernel}; Node ${m.node}, PostgreSQL ${m.postgres}, Redis ${m.redis}, ${m.wrk}.
 - **Other work on the machine** in the second before the run: cores ${run.busyBefore.map(percent).join(" / ")} busy.${busyBefore > 0.1 ? " Figures taken under other load are lower than this machine can do; the ratios to the bare proxy suffer less, but rerun on a quiet machine before relying on them." : ""}
 - **Placement:** ${run.pinned ? `the gateway under test alone on core ${SERVER_CORE}; wrk, the Node client, the fast upstream and the harness on core ${LOAD_CORE} (taskset)` : "one core: nothing could be pinned apart"}; PostgreSQL and Redis unpinned, where the kernel puts them.
-${loadBound.length === 0 ? "" : `- **Load core saturated** in the bare proxy's ${loadBound.map((r) => `${r.scenario.connections}-connection ${mode(r.scenario)}`).join(" and ")} rows (core ${LOAD_CORE} ≥ 95 % busy): there wrk and the upstream may set the pace rather than the proxy, so those bare figures are floors and SentX's shares of them ceilings.\n`}- **Rounds:** each figure is the median of ${method.rounds} rounds of ${method.roundSeconds} s of wrk after a ${method.warmupSeconds} s warm-up. ${failures === 0 ? "No request failed." : `**${failures} requests failed** (the \`failed\` columns): those scenarios' figures are suspect.`}
+${loadBound.length === 0 ? "" : `- **Load core saturated** in the bare proxy's ${loadBound.map((r) => `${r.scenario.connections}-connection ${mode(r.scenario)}`).join(" and ")} rows (core ${LOAD_CORE} ≥ 95 % busy): there wrk and the upstream may set the pace rather than the proxy, so those bare figures are floors and the other gateways' shares of them ceilings.\n`}- **Rounds:** each figure is the median of ${method.rounds} rounds of ${method.roundSeconds} s of wrk after a ${method.warmupSeconds} s warm-up. ${failures === 0 ? "No request failed." : `**${failures} requests failed** (the \`failed\` columns): those scenarios' figures are suspect.`}
 - **Books:** after the load, \`ledger.verify\` found the books ${run.ledgerBalanced.postgres ? "balanced" : "**unbalanced**"} on PostgreSQL and ${run.ledgerBalanced.embedded ? "balanced" : "**unbalanced**"} on the embedded default.
 
-## Targets (issue 9)
+## Targets
 
 ${targets(run)}
 
 ## Throughput and latency
 
-Added latency and share of the bare proxy are against the bare proxy's row with the same connections and mode, from this run. The bare proxy checks no key, so its 32-connection rows stand for both account layouts.
+Added latency and share of the bare proxy are against the bare proxy's row with the same connections and mode, from this run. The bare proxy and Portkey check no key, so their 32-connection rows stand for both account layouts.
 
 ${throughputTable(run)}
 
@@ -182,11 +216,11 @@ ${slowStreamsTable(run)}
 
 ## Portkey
 
-Issue 9's first table compares SentX with Portkey's open-source gateway. Portkey is not installed on this machine and this benchmark does not start it, so this file has no Portkey figures; the target "ahead of Portkey on every row" stays unknown until it is measured alongside in the same run.
+${portkeySection(run)}
 
 ## How each figure is measured
 
-- **The gateways.** The fast upstream (\`bench/fast-upstream.ts\`, its own process) answers at once with a four-word answer and its usage, streamed or not. The bare proxy (\`bench/bare-proxy.ts\`) is node:http with a keep-alive agent and no logic. SentX is \`src/main.ts\` as its own process with \`NODE_ENV=production\` and \`LOG_LEVEL=warn\`: on PostgreSQL (a fresh database) with a Redis of its own (\`redis-server\`, so that its command counts are SentX's alone), or the embedded default (PGlite in a temp \`DATA_DIR\`, no Redis). Its ${accounts} accounts are funded and have rate limits far above the load, so limits are checked on every request and never refuse one.
+- **The gateways.** The fast upstream (\`bench/fast-upstream.ts\`, its own process) answers at once with a four-word answer and its usage, streamed or not. The bare proxy (\`bench/bare-proxy.ts\`) is node:http with a keep-alive agent and no logic. Portkey (\`bench/portkey-gateway.ts\`) is npm \`@portkey-ai/gateway\` ${PORTKEY_VERSION}, installed by the benchmark into \`node_modules/.cache/\` (not a dependency of SentX) with \`@hono/node-server\` held at ${PORTKEY_HONO_NODE_SERVER}, the version Portkey's own lockfile installs (the package's range takes 1.19, with which Portkey answers every stream with a 500, Portkey-AI/gateway#1389); it runs as \`node build/start-server.js --port=<free port> --headless\` with \`NODE_ENV=production\`, and each request carries \`x-portkey-provider: openai\` and \`x-portkey-custom-host: <upstream>/v1\` (\`/slow/v1\` for the slow streams), to which Portkey appends \`/chat/completions\`; the key goes through to the upstream as the provider's key. SentX is \`src/main.ts\` as its own process with \`NODE_ENV=production\` and \`LOG_LEVEL=warn\`: on PostgreSQL (a fresh database) with a Redis of its own (\`redis-server\`, so that its command counts are SentX's alone), or the embedded default (PGlite in a temp \`DATA_DIR\`, no Redis). Its ${accounts} accounts are funded and have rate limits far above the load, so limits are checked on every request and never refuse one.
 - **Requests per second, p50, p99:** wrk; with ${accounts} accounts, one wrk thread per connection and connection *i* sends account *i*'s key, otherwise one thread. Latency is per request, from sending it to the end of the answer (a stream's \`[DONE]\`).
 - **First byte:** wrk cannot see it, so after a streaming scenario's rounds a Node client (\`bench/chat-client.ts\`) drives the same connections and keys for ${method.ttfbSeconds} s and times each request to the first byte of the body (the first event). That client is slower than wrk, so at 32 connections the bare proxy runs below its wrk rate in this pass.
 - **Peak RSS:** the gateway process's VmHWM, reset (\`/proc/<pid>/clear_refs\`) before each scenario's rounds. The mean RSS of the slow streams samples VmRSS every 100 ms.

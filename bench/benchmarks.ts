@@ -1,14 +1,17 @@
 // `npm run bench`: what SentX costs per request next to the physical limit of
-// a Node gateway on this machine, written to BENCHMARKS.md (issue 9's table
-// and targets). Measures and reports; asserts nothing.
+// a Node gateway on this machine and next to Portkey's open-source gateway,
+// written to BENCHMARKS.md (the tables and the targets). Measures and
+// reports; asserts nothing.
 //
-// One fast local upstream serves three gateways in turn: a logic-free
-// keep-alive proxy (bench/bare-proxy.ts), SentX in production mode on a fresh
-// PostgreSQL database and a Redis of its own, and SentX's embedded default
-// (PGlite, no Redis). The gateway under test runs alone on core 0; the load
-// (wrk, the Node client), the upstream and this script share core 1, so the
-// gateway never competes with what measures it. PostgreSQL and Redis are left
-// where the kernel puts them, as in a deployment.
+// One fast local upstream serves four gateways in turn: a logic-free
+// keep-alive proxy (bench/bare-proxy.ts), Portkey (bench/portkey-gateway.ts;
+// left out, with the reason in the report, when it cannot be installed or
+// started), SentX in production mode on a fresh PostgreSQL database and a
+// Redis of its own, and SentX's embedded default (PGlite, no Redis). The
+// gateway under test runs alone on core 0; the load (wrk, the Node client),
+// the upstream and this script share core 1, so the gateway never competes
+// with what measures it. PostgreSQL and Redis are left where the kernel puts
+// them, as in a deployment.
 //
 //   BENCH_ROUNDS (default 3) timed rounds per scenario, BENCH_ROUND_SECONDS (default 5) each;
 //   the figures are the rounds' medians.
@@ -26,10 +29,11 @@ import { testEnv } from "../test/support/env.js";
 import { startOwnRedis } from "../test/support/redis-server.js";
 import type { ServerProcess } from "../test/support/server-process.js";
 import { renderBenchmarks } from "./benchmarks-report.js";
-import { type ChatSample, runChatClients, sendChat } from "./chat-client.js";
-import { startHelperProcess } from "./helper-process.js";
+import { chatBody, type ChatEndpoint, type ChatSample, runChatClients, sendChat } from "./chat-client.js";
+import { type HelperProcess, startHelperProcess } from "./helper-process.js";
 import { startPgWireCensus, type WireCounts } from "./pg-wire-census.js";
 import { coreBusyMeter, cpuSecondsOf, machine, memoryOf, pinToCore, resetPeak } from "./proc-stats.js";
+import { portkeyEndpoint, startPortkey } from "./portkey-gateway.js";
 import { redisCallCounter } from "./redis-calls.js";
 import { type BenchRun, type Gateway, LOAD_CORE, type Latency, type Scenario, type ScenarioResult, SERVER_CORE, type SlowStreamsResult } from "./results.js";
 import { createBenchAccounts, FAST_MODEL, ledgerBalanced, SLOW_MODEL, startSentx } from "./sentx-server.js";
@@ -52,13 +56,10 @@ const UPLOAD_MB = 25;
 
 const scenario = (connections: number, stream: boolean, accounts = 1): Scenario => ({ connections, stream, accounts });
 const bothModes = (connections: number, accounts = 1) => [scenario(connections, false, accounts), scenario(connections, true, accounts)];
-// The bare proxy ignores keys, so its 32-connection rows stand for both account layouts.
-const BARE_SCENARIOS = [...bothModes(1), ...bothModes(32)];
+// The bare proxy and Portkey ignore keys, so their 32-connection rows stand for both account layouts.
+const KEYLESS_SCENARIOS = [...bothModes(1), ...bothModes(32)];
 const SENTX_SCENARIOS = [...bothModes(1), ...bothModes(32), ...bothModes(32, ACCOUNTS)];
 const EMBEDDED_SCENARIOS = [...bothModes(32), ...bothModes(32, ACCOUNTS)];
-
-const chatBody = (model: string, stream: boolean) =>
-  JSON.stringify({ model, stream, messages: [{ role: "user", content: "Benchmark me, please." }] });
 
 const describe = (s: Scenario) => `${s.connections} conn, ${s.stream ? "stream" : "json"}, ${s.accounts} account${s.accounts > 1 ? "s" : ""}`;
 
@@ -66,9 +67,9 @@ const describe = (s: Scenario) => `${s.connections} conn, ${s.stream ? "stream" 
 interface Target {
   gateway: Gateway;
   pid: number;
-  chatUrl: string;
-  /** Where a chat request becomes a slow stream (the bare proxy: by path; SentX: by model). */
-  slowChatUrl: string;
+  chat: ChatEndpoint;
+  /** Where a chat request becomes a slow stream (the bare proxy: by path; Portkey: by its custom-host header; SentX: by model). */
+  slowChat: ChatEndpoint;
   keys: string[];
   redisCalls: (() => Promise<number>) | null;
 }
@@ -79,7 +80,7 @@ const ttfbOf = (samples: ChatSample[]): Latency => {
 };
 
 async function measureScenario(target: Target, s: Scenario): Promise<ScenarioResult> {
-  const load = { url: target.chatUrl, body: chatBody(FAST_MODEL, s.stream), keys: target.keys.slice(0, s.accounts), connections: s.connections };
+  const load = { ...target.chat, body: chatBody(FAST_MODEL, s.stream), keys: target.keys.slice(0, s.accounts), connections: s.connections };
   await runWrk({ ...load, seconds: WARMUP_SECONDS });
 
   resetPeak(target.pid);
@@ -95,7 +96,7 @@ async function measureScenario(target: Target, s: Scenario): Promise<ScenarioRes
   const peakRssMb = memoryOf(target.pid).peakMb;
 
   const ttfbSamples = s.stream
-    ? await runChatClients({ url: load.url, body: load.body }, { keys: load.keys, connections: s.connections, untilMs: TTFB_SECONDS * 1000 })
+    ? await runChatClients(load, { keys: load.keys, connections: s.connections, untilMs: TTFB_SECONDS * 1000 })
     : [];
   const result: ScenarioResult = {
     gateway: target.gateway,
@@ -123,9 +124,9 @@ async function measureScenario(target: Target, s: Scenario): Promise<ScenarioRes
  */
 async function holdSlowStreams(target: Target): Promise<SlowStreamsResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: SLOW_STREAMS });
-  const slow = { url: target.slowChatUrl, body: chatBody(SLOW_MODEL, true) };
+  const slow = { ...target.slowChat, body: chatBody(SLOW_MODEL, true) };
   // Pools connected and code compiled, so the figure is the streams' and not the first requests'.
-  await runChatClients({ url: target.chatUrl, body: chatBody(FAST_MODEL, true) }, { keys: target.keys, connections: 32, requestsEach: 2 });
+  await runChatClients({ ...target.chat, body: chatBody(FAST_MODEL, true) }, { keys: target.keys, connections: 32, requestsEach: 2 });
   let open = 0;
   let mostOpenAtOnce = 0;
   let samplesAtMost: number[] = [];
@@ -164,7 +165,7 @@ async function holdSlowStreams(target: Target): Promise<SlowStreamsResult> {
 
 /** Census pass: the wire counts per request of one scenario, every request finished and its writes settled. */
 async function countDatabaseWork(census: Awaited<ReturnType<typeof startPgWireCensus>>, target: Target, s: Scenario): Promise<WireCounts> {
-  const chat = { url: target.chatUrl, body: chatBody(FAST_MODEL, s.stream) };
+  const chat = { ...target.chat, body: chatBody(FAST_MODEL, s.stream) };
   const keys = target.keys.slice(0, s.accounts);
   await runChatClients(chat, { keys, connections: s.connections, requestsEach: 2 });
   await settled(census.counts);
@@ -205,8 +206,8 @@ async function withCleanups<T>(fn: (defer: (cleanup: () => unknown) => void) => 
 const sentxTarget = (gateway: Gateway, server: ServerProcess, keys: string[], redisCalls: Target["redisCalls"]): Target => ({
   gateway,
   pid: server.pid,
-  chatUrl: `${server.url}/v1/chat/completions`,
-  slowChatUrl: `${server.url}/v1/chat/completions`,
+  chat: { url: `${server.url}/v1/chat/completions` },
+  slowChat: { url: `${server.url}/v1/chat/completions` },
   keys,
   redisCalls,
 });
@@ -217,24 +218,46 @@ const startPinnedSentx = async (upstreamUrl: string, env: Record<string, string>
   return server;
 };
 
-async function benchBareProxy(upstreamUrl: string) {
+/** The slow streams first, on the freshly started gateway, then each scenario. */
+async function measureGateway(target: Target, scenarios: Scenario[]) {
+  const slowStreams = await holdSlowStreams(target);
+  const results = [];
+  for (const s of scenarios) results.push(await measureScenario(target, s));
+  return { scenarios: results, slowStreams };
+}
+
+/** A started gateway that checks no key (the bare proxy, Portkey), moved to the gateway core, measured, and stopped. */
+async function benchKeyless(gateway: Gateway, server: HelperProcess, endpoints: Pick<Target, "chat" | "slowChat">) {
   return withCleanups(async (defer) => {
-    const proxy = await startHelperProcess("bare-proxy.ts", [upstreamUrl]);
-    defer(() => proxy.stop());
-    pinToCore(proxy.pid, SERVER_CORE);
-    const target: Target = {
-      gateway: "bare",
-      pid: proxy.pid,
-      chatUrl: `${proxy.url}/v1/chat/completions`,
-      slowChatUrl: `${proxy.url}/slow/v1/chat/completions`,
-      keys: ["not-checked"],
-      redisCalls: null,
-    };
-    const slowStreams = await holdSlowStreams(target);
-    const scenarios = [];
-    for (const s of BARE_SCENARIOS) scenarios.push(await measureScenario(target, s));
-    return { scenarios, slowStreams };
+    defer(() => server.stop());
+    pinToCore(server.pid, SERVER_CORE);
+    return measureGateway({ gateway, pid: server.pid, ...endpoints, keys: ["not-checked"], redisCalls: null }, KEYLESS_SCENARIOS);
   });
+}
+
+async function benchBareProxy(upstreamUrl: string) {
+  const proxy = await startHelperProcess("bare-proxy.ts", [upstreamUrl]);
+  return benchKeyless("bare", proxy, {
+    chat: { url: `${proxy.url}/v1/chat/completions` },
+    slowChat: { url: `${proxy.url}/slow/v1/chat/completions` },
+  });
+}
+
+/** Portkey's figures, or why there are none: the run goes on without them. */
+async function benchPortkey(upstreamUrl: string) {
+  let portkey: HelperProcess;
+  try {
+    portkey = await startPortkey(upstreamUrl);
+  } catch (error) {
+    const notMeasured = (error as Error).message;
+    console.log(`  Portkey not measured: ${notMeasured}`);
+    return { notMeasured, scenarios: [], slowStreams: [] };
+  }
+  const figures = await benchKeyless("portkey", portkey, {
+    chat: portkeyEndpoint(portkey.url, `${upstreamUrl}/v1`),
+    slowChat: portkeyEndpoint(portkey.url, `${upstreamUrl}/slow/v1`),
+  });
+  return { notMeasured: null, scenarios: figures.scenarios, slowStreams: [figures.slowStreams] };
 }
 
 async function benchSentxOnPostgres(upstreamUrl: string) {
@@ -251,10 +274,7 @@ async function benchSentxOnPostgres(upstreamUrl: string) {
     const server = await startPinnedSentx(upstreamUrl, env);
     defer(() => server.stop());
     const keys = await createBenchAccounts(server, ACCOUNTS);
-    const target = sentxTarget("postgres", server, keys, redisCalls.total);
-    const slowStreams = await holdSlowStreams(target);
-    const scenarios = [];
-    for (const s of SENTX_SCENARIOS) scenarios.push(await measureScenario(target, s));
+    const { scenarios, slowStreams } = await measureGateway(sentxTarget("postgres", server, keys, redisCalls.total), SENTX_SCENARIOS);
     const upload = await uploadFiles(server, keys[0]!, 1, UPLOAD_MB * 2 ** 20);
     console.log(`  postgres, one ${UPLOAD_MB} MB upload: ${upload.seconds.toFixed(2)} s, status ${upload.statuses[0]}, peak ${upload.peakMb.toFixed(0)} MB`);
     const balanced = await ledgerBalanced(server);
@@ -313,14 +333,16 @@ async function main() {
 
   const upstream = await startHelperProcess("fast-upstream.ts", [], { BENCH_SLOW_CHUNKS: String(SLOW_CHUNKS), BENCH_SLOW_CHUNK_MS: String(SLOW_CHUNK_MS) });
   pinToCore(upstream.pid, LOAD_CORE);
-  const [bare, pg, embedded] = await withCleanups(async (defer) => {
+  const [bare, portkey, pg, embedded] = await withCleanups(async (defer) => {
     defer(() => upstream.stop());
     console.log("bare proxy");
     const bare = await benchBareProxy(upstream.url);
+    console.log("Portkey gateway");
+    const portkey = await benchPortkey(upstream.url);
     console.log("SentX on PostgreSQL and Redis");
     const pg = await benchSentxOnPostgres(upstream.url);
     console.log("SentX embedded default");
-    return [bare, pg, await benchEmbedded(upstream.url)] as const;
+    return [bare, portkey, pg, await benchEmbedded(upstream.url)] as const;
   });
 
   const run: BenchRun = {
@@ -337,11 +359,12 @@ async function main() {
       slowStream: `${SLOW_CHUNKS} chunks ${SLOW_CHUNK_MS} ms apart`,
       censusRequests: `${CENSUS_REQUESTS[1]} requests at 1 connection, ${CENSUS_REQUESTS[32]} per connection at 32`,
     },
-    scenarios: [...bare.scenarios, ...pg.scenarios, ...embedded.scenarios],
-    slowStreams: [bare.slowStreams, pg.slowStreams],
+    scenarios: [...bare.scenarios, ...portkey.scenarios, ...pg.scenarios, ...embedded.scenarios],
+    slowStreams: [bare.slowStreams, ...portkey.slowStreams, pg.slowStreams],
     embeddedIdleRssMb: embedded.idleRssMb,
     upload: pg.upload,
     ledgerBalanced: { postgres: pg.balanced, embedded: embedded.balanced },
+    portkeyNotMeasured: portkey.notMeasured,
   };
   writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), renderBenchmarks(run));
   console.log(`BENCHMARKS.md written; the run took ${run.seconds.toFixed(0)} s`);

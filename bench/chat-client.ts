@@ -11,10 +11,18 @@ export interface ChatSample {
   ttfbMs: number;
 }
 
-export interface ChatTarget {
+export interface ChatEndpoint {
   url: string;
+  /** Sent with every request besides the key and the content type: how Portkey is told where to relay. */
+  headers?: Record<string, string>;
+}
+
+export interface ChatTarget extends ChatEndpoint {
   body: string;
 }
+
+export const chatBody = (model: string, stream: boolean) =>
+  JSON.stringify({ model, stream, messages: [{ role: "user", content: "Benchmark me, please." }] });
 
 /**
  * One request on `agent`; `onFirstByte` runs when the first byte of the body
@@ -27,7 +35,7 @@ export function sendChat(target: ChatTarget, agent: Agent, key: string, onFirstB
     const failed = () => resolve({ status: 0, ttfbMs: NaN });
     const req = request(
       target.url,
-      { agent, method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" } },
+      { agent, method: "POST", headers: { ...target.headers, authorization: `Bearer ${key}`, "content-type": "application/json" } },
       (res) => {
         let ttfbMs = NaN;
         res.on("data", () => {

@@ -7,7 +7,10 @@ import type { UploadFigures } from "./upload-load.js";
 export const SERVER_CORE = 0;
 export const LOAD_CORE = 1;
 
-export type Gateway = "bare" | "postgres" | "embedded";
+export type Gateway = "bare" | "portkey" | "postgres" | "embedded";
+
+/** SentX checks the key of every request; the bare proxy and Portkey pass it through to the upstream unread. */
+export const checksKeys = (gateway: Gateway) => gateway === "postgres" || gateway === "embedded";
 
 export interface Scenario {
   connections: number;
@@ -68,4 +71,10 @@ export interface BenchRun {
   embeddedIdleRssMb: { afterStart: number; afterLoad: number };
   upload: UploadFigures & { megabytes: number };
   ledgerBalanced: { postgres: boolean; embedded: boolean };
+  /** Why Portkey has no figures in this run (not installable, did not start or relay), or null when it was measured. */
+  portkeyNotMeasured: string | null;
 }
+
+/** A gateway's one-account result for these connections and mode, if it was measured. */
+export const resultFor = (run: BenchRun, gateway: Gateway, connections: number, stream: boolean): ScenarioResult | undefined =>
+  run.scenarios.find((r) => r.gateway === gateway && r.scenario.connections === connections && r.scenario.stream === stream && r.scenario.accounts === 1);

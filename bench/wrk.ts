@@ -26,7 +26,15 @@ export interface WrkLoad {
   keys: string[];
   connections: number;
   seconds: number;
+  /** Added to every request (Portkey's routing headers). */
+  headers?: Record<string, string>;
 }
+
+// One `name: value` a line: Lua has no JSON parser, and a header line cannot hold a newline.
+const headerLines = (headers: Record<string, string> = {}) =>
+  Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}`)
+    .join("\n");
 
 export function runWrk(load: WrkLoad): Promise<WrkRun> {
   // A key per connection needs a thread per connection (wrk hands out requests
@@ -35,7 +43,7 @@ export function runWrk(load: WrkLoad): Promise<WrkRun> {
   const threads = load.keys.length > 1 ? load.connections : 1;
   const args = ["-t", String(threads), "-c", String(load.connections), "-d", `${load.seconds}s`, "--timeout", "30s", "-s", script, load.url];
   return new Promise((resolve, reject) => {
-    execFile("wrk", args, { env: { ...process.env, BENCH_KEYS: load.keys.join(","), BENCH_BODY: load.body } }, (error, stdout, stderr) => {
+    execFile("wrk", args, { env: { ...process.env, BENCH_KEYS: load.keys.join(","), BENCH_BODY: load.body, BENCH_HEADERS: headerLines(load.headers) } }, (error, stdout, stderr) => {
       const line = /^BENCH_RESULT (.+)$/m.exec(stdout)?.[1];
       if (error || !line) return reject(new Error(`wrk failed: ${error?.message ?? "no result line"}\n${stdout}\n${stderr}`));
       const r = JSON.parse(line) as { requests: number; durationUs: number; p50Us: number; p99Us: number; errors: number; non2xx: number };

@@ -1,14 +1,13 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { ApiKeyAuth } from "../domain/auth.js";
 import type { Clock } from "../domain/clock.js";
-import { DomainError } from "../domain/errors.js";
 import type { Files } from "../domain/files/files.js";
 import type { ChatService } from "../domain/inference/chat.js";
 import type { ModelCatalog } from "../domain/inference/model-table.js";
 import type { RequestLimits } from "../domain/limits/request-limits.js";
 import { apiKeyAuth } from "./api-key-auth.js";
 import { chatCompletionsHandler } from "./openai/chat-completions.js";
+import { jsonBodyLimit } from "./json-body-limit.js";
 import { filesHandlers } from "./openai/files.js";
 import { modelsHandlers } from "./openai/models.js";
 import { rateLimit } from "./rate-limit.js";
@@ -28,16 +27,11 @@ export function createOpenAIFacade(deps: OpenAIFacadeDeps) {
   const models = modelsHandlers(deps.catalog, deps.clock.now());
   const files = filesHandlers(deps.files);
   // JSON bodies are read whole, so they are capped; uploads stream and are capped per file instead.
-  const jsonBodyLimit = bodyLimit({
-    maxSize: deps.maxBodyBytes,
-    onError: () => {
-      throw new DomainError("request_too_large", `Request bodies may be at most ${deps.maxBodyBytes} bytes.`);
-    },
-  });
+  const jsonBody = jsonBodyLimit(deps.maxBodyBytes);
   return new Hono()
     .use(apiKeyAuth(deps.auth))
     .use(rateLimit(deps.limits, deps.clock))
-    .post("/chat/completions", jsonBodyLimit, chatCompletionsHandler(deps.chat))
+    .post("/chat/completions", jsonBody, chatCompletionsHandler(deps.chat))
     .get("/models", models.list)
     .get("/models/:id", models.get)
     .post("/files", files.upload)

@@ -208,6 +208,30 @@ describe("validation errors in the SPEC 8 shape", () => {
     expect((await response.json()).error).toMatchObject({ code: "request_too_large", type: "invalid_request_error" });
   });
 
+  it("413 request_too_large for an oversized chunked body, which declares no length, and the server goes on serving", async () => {
+    const { key } = await t.createCustomer();
+    const piece = new TextEncoder().encode("x".repeat(1024 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // 40 MB offered, twice the limit: the server must stop at the limit, not read it all.
+        if (sent++ < 40) controller.enqueue(piece);
+        else controller.close();
+      },
+    });
+    const response = await fetch(`${t.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect((await response.json()).error).toMatchObject({ code: "request_too_large", type: "invalid_request_error" });
+    expect(sent).toBeLessThan(40);
+    const after = await post("/v1/chat/completions", { key, body: JSON.stringify(hello) });
+    expect(after.status).toBe(200);
+  });
+
   it("404 not_found in the OpenAI shape for unknown paths and models", async () => {
     const { key } = await t.createCustomer();
     const response = await fetch(`${t.url}/v1/nothing-here`, { headers: { authorization: `Bearer ${key}` } });
