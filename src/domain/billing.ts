@@ -1,11 +1,12 @@
 import { and, asc, eq, lt, sql } from "drizzle-orm";
 import type { Clock } from "./clock.js";
-import { type Db, rowsOf, type Tx } from "./db.js";
+import { type Db, isConnectionLoss, preparedStatement, type Tx } from "./db.js";
 import { DomainError } from "./errors.js";
-import { closeHold, type RequestEnding } from "./hold-settlement.js";
+import { type CloseHold, type ClosedHold, closeHolds, type RequestEnding } from "./hold-settlement.js";
 import type { EndUserIdentity } from "./identity.js";
 import { newId } from "./ids.js";
 import { INSUFFICIENT_BALANCE_MESSAGE } from "./ledger.js";
+import { naturalBatches } from "./natural-batches.js";
 import { MIN_CHARGE_CENTS, outputWithin, type Pricing, priceRequest } from "./pricing.js";
 import { accounts, holds } from "./schema/index.js";
 
@@ -108,8 +109,60 @@ function assertOutputBudget(requestedMaxTokens: number): void {
   }
 }
 
+interface ReserveHoldValues extends Record<string, unknown> {
+  accountId: string;
+  requestId: string;
+  worstCase: number;
+  holdId: string;
+  apiKeyId: string | null;
+  endpoint: string;
+  model: string;
+  stream: boolean;
+  identity: string;
+  at: string;
+  expiresAt: string;
+}
+
+// One statement, so the account row is locked for one round trip, not a
+// transaction's worth (ARCHITECTURE: the hot path is lean). It locks the
+// account, reads what is available (negative if a refund landed while holds
+// were open), and only when at least the 1-cent minimum is and the request
+// holds nothing yet, adds the grant to held_cents and inserts the hold,
+// atomically. A unique request_id makes a racing twin fail whole.
+const reserveHoldStatement = preparedStatement<ReserveHoldValues>("reserve_hold", (p) => sql`
+  with account as (
+    select ${accounts.id} as id, ${accounts.balanceCents} - ${accounts.heldCents} as available
+    from ${accounts} where ${accounts.id} = ${p.accountId} for update
+  ),
+  existing as (select ${holds.amountCents} as amount from ${holds} where ${holds.requestId} = ${p.requestId}),
+  granted as (
+    select account.id, least(${p.worstCase}::bigint, account.available) as amount from account
+    where account.available >= ${MIN_CHARGE_CENTS} and not exists (select 1 from existing)
+  ),
+  held as (
+    update ${accounts} set held_cents = ${accounts.heldCents} + granted.amount
+    from granted where ${accounts.id} = granted.id returning granted.amount
+  ),
+  inserted as (
+    insert into ${holds} (id, account_id, request_id, amount_cents, status, api_key_id, endpoint, model, stream, identity, created_at, expires_at)
+    select ${p.holdId}, ${p.accountId}, ${p.requestId}, held.amount, 'active', ${p.apiKeyId}, ${p.endpoint}, ${p.model},
+      ${p.stream}::boolean, ${p.identity}::jsonb, ${p.at}::timestamptz, ${p.expiresAt}::timestamptz
+    from held returning amount_cents
+  )
+  select (select count(*) from account)::int as accounts,
+    (select amount from existing)::text as existing,
+    (select amount_cents from inserted)::text as inserted`);
+
 export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
   const expiryFrom = (now: Date) => new Date(now.getTime() + holdTtlMs);
+  // Requests that end together settle together: one statement and one lock of
+  // each account per batch (group commit). Two lanes, so one slow batch (an
+  // account lock held by a top-up, say) does not stop every settle.
+  const closeHold: (input: CloseHold) => Promise<ClosedHold> = naturalBatches((inputs) => closeHolds(db, inputs), {
+    lanes: 2,
+    maxBatch: 200,
+    isolate: (error) => !isConnectionLoss(error),
+  });
 
   /** Locks the account that owns a request's hold and reads the hold; null when there is no such hold. */
   async function lockHold(tx: Tx, requestId: string) {
@@ -140,36 +193,19 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
       limitedByBalance: amountCents < worstCase,
     });
     const now = clock.now();
-    // One statement, so the account row is locked for one round trip, not a
-    // transaction's worth (ARCHITECTURE: the hot path is lean). It locks the
-    // account, reads what is available (negative if a refund landed while
-    // holds were open), and only when at least the 1-cent minimum is and the
-    // request holds nothing yet, adds the grant to held_cents and inserts the
-    // hold, atomically. A unique request_id makes a racing twin fail whole.
-    const result = await db.execute(sql`
-      with account as (
-        select ${accounts.id} as id, ${accounts.balanceCents} - ${accounts.heldCents} as available
-        from ${accounts} where ${accounts.id} = ${accountId} for update
-      ),
-      existing as (select ${holds.amountCents} as amount from ${holds} where ${holds.requestId} = ${requestId}),
-      granted as (
-        select account.id, least(${worstCase}::bigint, account.available) as amount from account
-        where account.available >= ${MIN_CHARGE_CENTS} and not exists (select 1 from existing)
-      ),
-      held as (
-        update ${accounts} set held_cents = ${accounts.heldCents} + granted.amount
-        from granted where ${accounts.id} = granted.id returning granted.amount
-      ),
-      inserted as (
-        insert into ${holds} (id, account_id, request_id, amount_cents, status, api_key_id, endpoint, model, stream, identity, created_at, expires_at)
-        select ${newId.hold()}, ${accountId}, ${requestId}, held.amount, 'active', ${request.apiKeyId}, ${request.endpoint}, ${request.model},
-          ${request.stream}, ${JSON.stringify(request.identity)}::jsonb, ${now.toISOString()}::timestamptz, ${expiryFrom(now).toISOString()}::timestamptz
-        from held returning amount_cents
-      )
-      select (select count(*) from account)::int as accounts,
-        (select amount from existing)::text as existing,
-        (select amount_cents from inserted)::text as inserted`);
-    const [row] = rowsOf<{ accounts: number; existing: string | null; inserted: string | null }>(result);
+    const [row] = await reserveHoldStatement<{ accounts: number; existing: string | null; inserted: string | null }>(db, {
+      accountId,
+      requestId,
+      worstCase,
+      holdId: newId.hold(),
+      apiKeyId: request.apiKeyId,
+      endpoint: request.endpoint,
+      model: request.model,
+      stream: request.stream,
+      identity: JSON.stringify(request.identity),
+      at: now.toISOString(),
+      expiresAt: expiryFrom(now).toISOString(),
+    });
     if (!row || row.accounts === 0) throw new DomainError("not_found", `No account ${accountId}.`);
     const amount = row.existing ?? row.inserted;
     if (amount === null) throw insufficientBalance();
@@ -203,7 +239,10 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
    * Writes running requests' delivered usage onto their holds, in one
    * statement, and pushes their expiry forward: a hold whose process keeps
    * checkpointing is never taken for abandoned. No account lock: only the
-   * hold row changes, and a hold already closed is left as it is.
+   * hold row changes, and a hold already closed is left as it is. A hold
+   * locked right now is being closed (a settle batch holds it under its
+   * account's lock), so it is skipped rather than waited for: waiting could
+   * close a cycle with that batch, which locks holds in its own order.
    */
   async function checkpoint(checkpoints: readonly Checkpoint[]): Promise<void> {
     if (checkpoints.length === 0) return;
@@ -211,15 +250,21 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
     // Arrays rather than a VALUES list, so the statement's text (and its prepared plan) is the same for any number of holds.
     const column = <T>(pick: (c: Checkpoint) => T) => sql.param(checkpoints.map(pick));
     await db.execute(sql`
+      with v as (
+        select * from unnest(${column((c) => c.requestId)}::text[], ${column((c) => c.inputTokens)}::bigint[],
+          ${column((c) => c.outputTokens)}::bigint[], ${column((c) => c.costCents)}::bigint[]) as v(request_id, input_tokens, output_tokens, cost_cents)
+      ),
+      running as (
+        select ${holds.id} as id, v.* from ${holds} join v on v.request_id = ${holds.requestId}
+        where ${holds.status} = 'active' for update of ${holds} skip locked
+      )
       update ${holds} set
-        delivered_input_tokens = v.input_tokens,
-        delivered_output_tokens = v.output_tokens,
-        delivered_cost_cents = v.cost_cents,
+        delivered_input_tokens = running.input_tokens,
+        delivered_output_tokens = running.output_tokens,
+        delivered_cost_cents = running.cost_cents,
         checkpointed_at = ${now.toISOString()}::timestamptz,
         expires_at = ${expiryFrom(now).toISOString()}::timestamptz
-      from unnest(${column((c) => c.requestId)}::text[], ${column((c) => c.inputTokens)}::bigint[],
-        ${column((c) => c.outputTokens)}::bigint[], ${column((c) => c.costCents)}::bigint[]) as v(request_id, input_tokens, output_tokens, cost_cents)
-      where ${holds.requestId} = v.request_id and ${holds.status} = 'active'`);
+      from running where ${holds.id} = running.id`);
   }
 
   /**
@@ -232,7 +277,7 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
     if (!Number.isSafeInteger(costCents) || costCents < 0) {
       throw new RangeError(`costCents must be a non-negative integer, got ${costCents}`);
     }
-    const closed = await closeHold(db, { requestId, costCents, closeAs: costCents > 0 ? "settled" : "released", ending, now: clock.now() });
+    const closed = await closeHold({ requestId, costCents, closeAs: costCents > 0 ? "settled" : "released", ending, now: clock.now() });
     if (!closed.found) throw new DomainError("not_found", `No hold for request ${requestId}.`);
     return { chargedCents: closed.chargedCents, settledNow: closed.closedNow };
   }
@@ -268,15 +313,15 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
           inputTokens: delivered ? hold.deliveredInputTokens : 0,
           outputTokens: hold.deliveredOutputTokens,
         });
-        const closed = await closeHold(db, {
+        const [closed] = await closeHolds(db, [{
           requestId: hold.requestId,
           costCents: hold.deliveredCostCents,
           closeAs: "expired",
           ending,
           now,
           abandoned: { deliveredCostCents: hold.deliveredCostCents },
-        });
-        if (closed.found && closed.closedNow) settled++;
+        }]);
+        if (closed!.found && closed!.closedNow) settled++;
       }
       if (due.length < SWEEP_BATCH) return settled;
       after = due[due.length - 1]!.requestId;

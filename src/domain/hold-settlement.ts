@@ -1,29 +1,35 @@
 import { sql } from "drizzle-orm";
-import type { Db } from "./db.js";
-import { rowsOf } from "./db.js";
+import { type Db, preparedStatement } from "./db.js";
 import { newId } from "./ids.js";
 import type { HoldStatus, RequestStatus } from "./schema/index.js";
 import { accounts, conversations, endUsers, holds, ledgerEntries, requests } from "./schema/index.js";
 
-// Ending a hold is one SQL statement (writable CTEs), so the account row is
-// locked for one round trip instead of a transaction's worth: on a busy
-// account every request waits for that lock (ARCHITECTURE: the hot path is
-// lean). The statement does what billing.ts's invariants ask, atomically:
+// Ending holds is one SQL statement (writable CTEs) for any number of them, so
+// an account row is locked for one round trip per batch instead of a
+// transaction's worth per request: on a busy account every request waits for
+// that lock (ARCHITECTURE: the hot path is lean). The statement does what
+// billing.ts's invariants ask, atomically:
 //
-//   locked   locks the account that owns the hold (before the hold row, the
-//            order every path takes), and reads its balance and holds;
-//   closed   closes the hold only if it is still active, so whoever closes it
+//   locked   locks the accounts that own the holds, in id order (so batches
+//            never deadlock each other), before any hold row, the order every
+//            path takes; and reads their balances and holds;
+//   closed   closes each hold only if it is still active, so whoever closes it
 //            first (the request, a retry, or the sweeper) is the only one
 //            that charges and records it;
-//   charge   never more than the balance no other hold has reserved;
-//   entry    the usage entry, under its idempotency key;
-//   account  gives the hold back and moves the balance by exactly the entry
-//            that was inserted, so the balance stays the sum of its entries;
-//   end_user, conversation, record: the request record and its end user's
-//            and conversation's running totals (SPEC 3), with the charge.
+//   charge   never more than the balance no other hold has reserved: for the
+//            holds of one account in one batch, in their order, each may take
+//            what the balance less the account's other holds and the costs
+//            before it leaves, so together they never overdraw it;
+//   entry    the usage entries, under their idempotency keys;
+//   account  gives the holds back and moves each balance by exactly the
+//            entries inserted, so a balance stays the sum of its entries;
+//   end_user, conversation, record: the request records and their end users'
+//            and conversations' running totals (SPEC 3), with the charges.
 //
 // Every step reads only from the steps before it, which fixes their order;
-// PostgreSQL runs every data-modifying step, read or not, exactly once.
+// PostgreSQL runs every data-modifying step, read or not, exactly once. Values
+// come as arrays, one element per hold, so the statement's text is the same
+// for any batch and stays prepared.
 
 /** How a request ended, for its record. */
 export interface RequestEnding {
@@ -51,80 +57,140 @@ export type ClosedHold =
   /** Closed before: chargedCents is what its usage entry charged then. */
   | { found: true; closedNow: false; chargedCents: number };
 
-const usageKey = (requestId: string) => `usage:${requestId}`;
+interface CloseHoldsValues extends Record<string, unknown> {
+  requestIds: string[];
+  costs: number[];
+  closeAs: string[];
+  statuses: string[];
+  httpStatuses: number[];
+  errorCodes: Array<string | null>;
+  inputTokens: number[];
+  outputTokens: number[];
+  entryIds: string[];
+  endUserIds: string[];
+  conversationIds: string[];
+  /** Only the sweeper's: the checkpoint it read, which the hold must still be at. */
+  abandonedCosts: Array<number | null>;
+  at: string;
+}
 
-export async function closeHold(db: Db, input: CloseHold): Promise<ClosedHold> {
-  const { requestId, costCents, closeAs, ending, now, abandoned } = input;
-  const at = sql`${now.toISOString()}::timestamptz`;
-  const key = usageKey(requestId);
-  const abandonedOnly = abandoned
-    ? sql`and ${holds.expiresAt} < ${at} and ${holds.deliveredCostCents} = ${abandoned.deliveredCostCents}::bigint`
-    : sql``;
-  const result = await db.execute(sql`
-    with locked as (
-      select h.id as hold_id, h.account_id, a.balance_cents, a.held_cents
-      from ${holds} h join ${accounts} a on a.id = h.account_id
-      where h.request_id = ${requestId} for update of a
+const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (p) => {
+  const at = sql`${p.at}::timestamptz`;
+  const totals = (table: string) => sql.raw(`request_count = ${table}.request_count + excluded.request_count,
+        input_tokens = ${table}.input_tokens + excluded.input_tokens, output_tokens = ${table}.output_tokens + excluded.output_tokens,
+        cost_cents = ${table}.cost_cents + excluded.cost_cents, last_seen_at = excluded.last_seen_at`);
+  return sql`
+    with input as (
+      select * from unnest(${p.requestIds}::text[], ${p.costs}::bigint[], ${p.closeAs}::text[], ${p.statuses}::text[],
+        ${p.httpStatuses}::int[], ${p.errorCodes}::text[], ${p.inputTokens}::bigint[], ${p.outputTokens}::bigint[], ${p.entryIds}::text[],
+        ${p.endUserIds}::text[], ${p.conversationIds}::text[], ${p.abandonedCosts}::bigint[])
+        with ordinality as i(request_id, cost, close_as, status, http_status, error_code, input_tokens, output_tokens, entry_id,
+          end_user_id, conversation_id, abandoned_cost, ord)
+    ),
+    locked as (
+      select a.id as account_id, a.balance_cents, a.held_cents from ${accounts} a
+      where a.id in (select h.account_id from ${holds} h join input on input.request_id = h.request_id)
+      order by a.id for update
     ),
     closed as (
-      update ${holds} set status = ${closeAs}, closed_at = ${at}
-      from locked where ${holds.id} = locked.hold_id and ${holds.status} = 'active' ${abandonedOnly}
-      returning ${holds.accountId} as account_id, ${holds.amountCents} as amount, ${holds.apiKeyId} as api_key_id,
-        ${holds.endpoint} as endpoint, ${holds.model} as model, ${holds.stream} as stream, ${holds.identity} as identity,
-        ${holds.createdAt} as started_at, locked.balance_cents, locked.held_cents
+      update ${holds} set status = i.close_as, closed_at = ${at}
+      from input i, locked l
+      where ${holds.requestId} = i.request_id and l.account_id = ${holds.accountId} and ${holds.status} = 'active'
+        and (i.abandoned_cost is null or (${holds.expiresAt} < ${at} and ${holds.deliveredCostCents} = i.abandoned_cost))
+      returning ${holds.accountId} as account_id, ${holds.requestId} as request_id, ${holds.amountCents} as amount,
+        ${holds.apiKeyId} as api_key_id, ${holds.endpoint} as endpoint, ${holds.model} as model, ${holds.stream} as stream,
+        ${holds.identity} as identity, ${holds.createdAt} as started_at, i.ord, i.cost, i.status, i.http_status, i.error_code,
+        i.input_tokens, i.output_tokens, i.entry_id, i.end_user_id, i.conversation_id, l.balance_cents, l.held_cents
     ),
     charge as (
-      select closed.*, greatest(0, least(${costCents}::bigint, closed.balance_cents - (closed.held_cents - closed.amount)))::bigint as charged
-      from closed
+      select c.*, greatest(0, least(c.cost, c.balance_cents - c.held_cents
+        + sum(c.amount) over (partition by c.account_id order by c.ord)
+        - coalesce(sum(c.cost) over (partition by c.account_id order by c.ord rows between unbounded preceding and 1 preceding), 0)))::bigint as charged
+      from closed c
     ),
     entry as (
       insert into ${ledgerEntries} (id, account_id, kind, amount_cents, balance_after_cents, idempotency_key, request_id, created_at)
-      select ${newId.ledgerEntry()}, account_id, 'usage', -charged, balance_cents - charged, ${key}, ${requestId}, ${at}
+      select entry_id, account_id, 'usage', -charged, balance_cents - sum(charged) over (partition by account_id order by ord),
+        'usage:' || request_id, request_id, ${at}
       from charge where charged > 0
       on conflict (account_id, idempotency_key) do nothing
-      returning amount_cents
+      returning account_id, amount_cents
     ),
     account as (
-      update ${accounts} set held_cents = ${accounts.heldCents} - charge.amount,
-        balance_cents = ${accounts.balanceCents} + coalesce((select amount_cents from entry), 0), updated_at = ${at}
-      from charge where ${accounts.id} = charge.account_id
+      update ${accounts} set held_cents = ${accounts.heldCents} - t.released,
+        balance_cents = ${accounts.balanceCents} + coalesce((select sum(e.amount_cents) from entry e where e.account_id = t.account_id), 0),
+        updated_at = ${at}
+      from (select account_id, sum(amount) as released from charge group by account_id) t
+      where ${accounts.id} = t.account_id
+    ),
+    user_usage as (
+      select account_id, identity->>'userId' as external_id, min(end_user_id) as new_id,
+        (array_agg(identity->>'userName' order by ord desc) filter (where identity ? 'userName'))[1] as display_name,
+        count(*) as requests, sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(charged) as cost
+      from charge where charged > 0 and identity ? 'userId' group by 1, 2
     ),
     end_user as (
       insert into ${endUsers} as e (id, account_id, external_id, display_name, request_count, input_tokens, output_tokens, cost_cents, first_seen_at, last_seen_at)
-      select ${newId.endUser()}, account_id, identity->>'userId', identity->>'userName', 1, ${ending.inputTokens}::bigint,
-        ${ending.outputTokens}::bigint, charged, ${at}, ${at}
-      from charge where charged > 0 and identity ? 'userId'
-      on conflict (account_id, external_id) do update set
-        request_count = e.request_count + 1, input_tokens = e.input_tokens + excluded.input_tokens,
-        output_tokens = e.output_tokens + excluded.output_tokens, cost_cents = e.cost_cents + excluded.cost_cents,
-        last_seen_at = excluded.last_seen_at, display_name = coalesce(excluded.display_name, e.display_name)
-      returning e.id
+      select new_id, account_id, external_id, display_name, requests, input_tokens, output_tokens, cost, ${at}, ${at} from user_usage
+      on conflict (account_id, external_id) do update set ${totals("e")}, display_name = coalesce(excluded.display_name, e.display_name)
+      returning e.id, e.account_id, e.external_id
+    ),
+    conversation_usage as (
+      select account_id, identity->>'sessionId' as external_id, min(conversation_id) as new_id,
+        (array_agg(identity->>'userId' order by ord desc) filter (where identity ? 'userId'))[1] as user_external_id,
+        count(*) as requests, sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(charged) as cost
+      from charge where charged > 0 and identity ? 'sessionId' group by 1, 2
     ),
     conversation as (
       insert into ${conversations} as c (id, account_id, external_id, end_user_id, request_count, input_tokens, output_tokens, cost_cents, first_seen_at, last_seen_at)
-      select ${newId.conversation()}, account_id, identity->>'sessionId', (select id from end_user), 1, ${ending.inputTokens}::bigint,
-        ${ending.outputTokens}::bigint, charged, ${at}, ${at}
-      from charge where charged > 0 and identity ? 'sessionId'
-      on conflict (account_id, external_id) do update set
-        request_count = c.request_count + 1, input_tokens = c.input_tokens + excluded.input_tokens,
-        output_tokens = c.output_tokens + excluded.output_tokens, cost_cents = c.cost_cents + excluded.cost_cents,
-        last_seen_at = excluded.last_seen_at, end_user_id = coalesce(excluded.end_user_id, c.end_user_id)
-      returning c.id
+      select u.new_id, u.account_id, u.external_id, eu.id, u.requests, u.input_tokens, u.output_tokens, u.cost, ${at}, ${at}
+      from conversation_usage u left join end_user eu on eu.account_id = u.account_id and eu.external_id = u.user_external_id
+      on conflict (account_id, external_id) do update set ${totals("c")}, end_user_id = coalesce(excluded.end_user_id, c.end_user_id)
+      returning c.id, c.account_id, c.external_id
     ),
     record as (
       insert into ${requests} (id, account_id, api_key_id, endpoint, model, end_user_id, conversation_id, stream, input_tokens, output_tokens,
         cost_cents, status, http_status, error_code, latency_ms, created_at)
-      select ${requestId}, account_id, api_key_id, endpoint, model, (select id from end_user), (select id from conversation), stream,
-        ${ending.inputTokens}::bigint, ${ending.outputTokens}::bigint, charged, ${ending.status}, ${ending.httpStatus}::int, ${ending.errorCode},
-        least(2147483647, greatest(0, round(extract(epoch from (${at} - started_at)) * 1000)))::int, ${at}
-      from charge
+      select ch.request_id, ch.account_id, ch.api_key_id, ch.endpoint, ch.model, eu.id, cv.id, ch.stream, ch.input_tokens, ch.output_tokens,
+        ch.charged, ch.status, ch.http_status, ch.error_code,
+        least(2147483647, greatest(0, round(extract(epoch from (${at} - ch.started_at)) * 1000)))::int, ${at}
+      from charge ch
+      left join end_user eu on ch.charged > 0 and eu.account_id = ch.account_id and eu.external_id = ch.identity->>'userId'
+      left join conversation cv on ch.charged > 0 and cv.account_id = ch.account_id and cv.external_id = ch.identity->>'sessionId'
       on conflict (id) do nothing
     )
-    select (select count(*) from locked)::int as found,
-      (select charged from charge)::text as charged,
-      (select -amount_cents from ${ledgerEntries} where account_id = (select account_id from locked) and idempotency_key = ${key})::text as previous`);
-  const [row] = rowsOf<{ found: number; charged: string | null; previous: string | null }>(result);
-  if (!row || row.found === 0) return { found: false };
-  if (row.charged !== null) return { found: true, closedNow: true, chargedCents: Number(row.charged) };
-  return { found: true, closedNow: false, chargedCents: Number(row.previous ?? 0) };
+    select i.ord::int as ord, h.id is not null as found, ch.charged::text as charged,
+      (select -le.amount_cents from ${ledgerEntries} le
+        where le.account_id = h.account_id and le.idempotency_key = 'usage:' || i.request_id)::text as previous
+    from input i
+    left join ${holds} h on h.request_id = i.request_id
+    left join charge ch on ch.request_id = i.request_id
+    order by i.ord`;
+});
+
+/** Ends holds in one statement; the answers come in the order of `inputs`. */
+export async function closeHolds(db: Db, inputs: readonly CloseHold[]): Promise<ClosedHold[]> {
+  if (inputs.length === 0) return [];
+  const column = <T>(pick: (input: CloseHold) => T) => inputs.map(pick);
+  const rows = await closeHoldsStatement<{ ord: number; found: boolean; charged: string | null; previous: string | null }>(db, {
+    requestIds: column((c) => c.requestId),
+    costs: column((c) => c.costCents),
+    closeAs: column((c) => c.closeAs),
+    statuses: column((c) => c.ending.status),
+    httpStatuses: column((c) => c.ending.httpStatus),
+    errorCodes: column((c) => c.ending.errorCode),
+    inputTokens: column((c) => c.ending.inputTokens),
+    outputTokens: column((c) => c.ending.outputTokens),
+    entryIds: column(() => newId.ledgerEntry()),
+    endUserIds: column(() => newId.endUser()),
+    conversationIds: column(() => newId.conversation()),
+    abandonedCosts: column((c) => c.abandoned?.deliveredCostCents ?? null),
+    // One instant for the batch: the latest of its calls'.
+    at: new Date(Math.max(...inputs.map((c) => c.now.getTime()))).toISOString(),
+  });
+  return rows.map((row): ClosedHold => {
+    if (!row.found) return { found: false };
+    if (row.charged !== null) return { found: true, closedNow: true, chargedCents: Number(row.charged) };
+    return { found: true, closedNow: false, chargedCents: Number(row.previous ?? 0) };
+  });
 }
