@@ -80,7 +80,7 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
         input_tokens = ${table}.input_tokens + excluded.input_tokens, output_tokens = ${table}.output_tokens + excluded.output_tokens,
         cost_cents = ${table}.cost_cents + excluded.cost_cents, last_seen_at = excluded.last_seen_at`);
   return sql`
-    with input as (
+    with recursive input as (
       select * from unnest(${p.requestIds}::text[], ${p.costs}::bigint[], ${p.closeAs}::text[], ${p.statuses}::text[],
         ${p.httpStatuses}::int[], ${p.errorCodes}::text[], ${p.inputTokens}::bigint[], ${p.outputTokens}::bigint[], ${p.entryIds}::text[],
         ${p.endUserIds}::text[], ${p.conversationIds}::text[], ${p.abandonedCosts}::bigint[])
@@ -102,15 +102,30 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
         ${holds.identity} as identity, ${holds.createdAt} as started_at, i.ord, i.cost, i.status, i.http_status, i.error_code,
         i.input_tokens, i.output_tokens, i.entry_id, i.end_user_id, i.conversation_id, l.balance_cents, l.held_cents
     ),
-    charge as (
-      select c.*, greatest(0, least(c.cost, c.balance_cents - c.held_cents
-        + sum(c.amount) over (partition by c.account_id order by c.ord)
-        - coalesce(sum(c.cost) over (partition by c.account_id order by c.ord rows between unbounded preceding and 1 preceding), 0)))::bigint as charged
+    numbered as (
+      select c.*, row_number() over (partition by c.account_id order by c.ord)::bigint as step,
+        sum(c.amount) over (partition by c.account_id order by c.ord) as released_so_far
       from closed c
+    ),
+    -- One account's holds in batch order, as if settled one after another:
+    -- each takes at most what the balance less the account's other holds
+    -- leaves, after the charges before it.
+    steps as (
+      select distinct account_id, 0::bigint as step, null::text as request_id, 0::bigint as charged, 0::bigint as charged_so_far from numbered
+      union all
+      select n.account_id, n.step, n.request_id, x.charged, s.charged_so_far + x.charged
+      from steps s
+      join numbered n on n.account_id = s.account_id and n.step = s.step + 1
+      cross join lateral (
+        select greatest(0, least(n.cost, n.balance_cents - n.held_cents + n.released_so_far - s.charged_so_far))::bigint as charged
+      ) x
+    ),
+    charge as (
+      select n.*, s.charged, s.charged_so_far from numbered n join steps s on s.request_id = n.request_id
     ),
     entry as (
       insert into ${ledgerEntries} (id, account_id, kind, amount_cents, balance_after_cents, idempotency_key, request_id, created_at)
-      select entry_id, account_id, 'usage', -charged, balance_cents - sum(charged) over (partition by account_id order by ord),
+      select entry_id, account_id, 'usage', -charged, balance_cents - charged_so_far,
         'usage:' || request_id, request_id, ${at}
       from charge where charged > 0
       on conflict (account_id, idempotency_key) do nothing
@@ -159,20 +174,28 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
       left join conversation cv on ch.charged > 0 and cv.account_id = ch.account_id and cv.external_id = ch.identity->>'sessionId'
       on conflict (id) do nothing
     )
-    select i.ord::int as ord, h.id is not null as found, ch.charged::text as charged,
-      (select -le.amount_cents from ${ledgerEntries} le
-        where le.account_id = h.account_id and le.idempotency_key = 'usage:' || i.request_id)::text as previous
+    select i.ord::int as ord, h.account_id, ch.charged::text as charged
     from input i
     left join ${holds} h on h.request_id = i.request_id
     left join charge ch on ch.request_id = i.request_id
     order by i.ord`;
 });
 
+/**
+ * What closed holds charged when they were closed: read by a statement of its
+ * own, because closeHolds' snapshot predates its wait for the account lock,
+ * during which another closer may have committed.
+ */
+const earlierChargesStatement = preparedStatement<{ accountIds: string[]; requestIds: string[] }>("earlier_charges", (p) => sql`
+  select k.request_id, (-le.amount_cents)::text as charged
+  from unnest(${p.accountIds}::text[], ${p.requestIds}::text[]) as k(account_id, request_id)
+  join ${ledgerEntries} le on le.account_id = k.account_id and le.idempotency_key = 'usage:' || k.request_id`);
+
 /** Ends holds in one statement; the answers come in the order of `inputs`. */
 export async function closeHolds(db: Db, inputs: readonly CloseHold[]): Promise<ClosedHold[]> {
   if (inputs.length === 0) return [];
   const column = <T>(pick: (input: CloseHold) => T) => inputs.map(pick);
-  const rows = await closeHoldsStatement<{ ord: number; found: boolean; charged: string | null; previous: string | null }>(db, {
+  const rows = await closeHoldsStatement<{ ord: number; account_id: string | null; charged: string | null }>(db, {
     requestIds: column((c) => c.requestId),
     costs: column((c) => c.costCents),
     closeAs: column((c) => c.closeAs),
@@ -188,9 +211,23 @@ export async function closeHolds(db: Db, inputs: readonly CloseHold[]): Promise<
     // One instant for the batch: the latest of its calls'.
     at: new Date(Math.max(...inputs.map((c) => c.now.getTime()))).toISOString(),
   });
+  const closedBefore = rows.filter((row) => row.account_id !== null && row.charged === null);
+  const earlier = new Map<string, number>();
+  if (closedBefore.length > 0) {
+    const charges = await earlierChargesStatement<{ request_id: string; charged: string }>(db, {
+      accountIds: closedBefore.map((row) => row.account_id!),
+      requestIds: closedBefore.map((row) => inputs[row.ord - 1]!.requestId),
+    });
+    for (const { request_id, charged } of charges) earlier.set(request_id, Number(charged));
+  }
+  // A request named twice in one batch was closed once: the first naming closed it.
+  const closedHere = new Set<string>();
   return rows.map((row): ClosedHold => {
-    if (!row.found) return { found: false };
-    if (row.charged !== null) return { found: true, closedNow: true, chargedCents: Number(row.charged) };
-    return { found: true, closedNow: false, chargedCents: Number(row.previous ?? 0) };
+    const { requestId } = inputs[row.ord - 1]!;
+    if (row.account_id === null) return { found: false };
+    if (row.charged === null) return { found: true, closedNow: false, chargedCents: earlier.get(requestId) ?? 0 };
+    const closedNow = !closedHere.has(requestId);
+    closedHere.add(requestId);
+    return { found: true, closedNow, chargedCents: Number(row.charged) };
   });
 }
