@@ -11,6 +11,7 @@ import { accounts, blobs, type FileRecord, files } from "../schema/index.js";
 import type { BlobStore, StagedBlob } from "./blob-store.js";
 import type { ByteSource } from "./byte-source.js";
 import { extractText } from "./extraction/index.js";
+import { isFileId } from "./file-id.js";
 import { type SniffedFileType, sniffFileType } from "./file-types.js";
 import type { VirusScanner } from "./virus-scanner.js";
 
@@ -50,7 +51,9 @@ export interface FilesDeps {
   maxConcurrentExtractions: number;
 }
 
-const notFound = (fileId: string) => new DomainError("file_not_found", `No such file: ${fileId}.`, "file_id");
+// Only an id in the issued form is echoed back: anything else may be huge or hold control characters.
+const notFound = (fileId: string) =>
+  new DomainError("file_not_found", isFileId(fileId) ? `No such file: ${fileId}.` : "No such file: that is not a file id.", "file_id");
 
 /** Serialises changes to one blob's reference count across transactions and instances. */
 const lockBlob = (tx: DbOrTx, sha256: string) => tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${sha256}, 0))`);
@@ -201,6 +204,7 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
 
     /** A live file of this account; another account's, a deleted or an expired one is not found. */
     async get(accountId: string, fileId: string): Promise<FileRecord> {
+      if (!isFileId(fileId)) throw notFound(fileId);
       const [file] = await db
         .select()
         .from(files)
@@ -215,6 +219,7 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
     readBytes: (file: Pick<FileRecord, "sha256">): Promise<Buffer> => buffer(blobStore.open(file.sha256)),
 
     async delete(accountId: string, fileId: string): Promise<FileRecord> {
+      if (!isFileId(fileId)) throw notFound(fileId);
       return db.transaction(async (tx) => {
         const [file] = await tx
           .update(files)
