@@ -61,7 +61,18 @@ export const reconnectBackoffSeconds = (failures: number): number => Math.min(0.
 export async function openPostgres(url: string, options: { maxConnections?: number } = {}): Promise<Database> {
   await migrateWithLock(url);
   const { url: target, host } = connectionOf(url);
-  const client = postgres(target, { host, max: options.maxConnections ?? 10, backoff: reconnectBackoffSeconds, onnotice: () => {} });
+  const client = postgres(target, {
+    host,
+    max: options.maxConnections ?? 10,
+    backoff: reconnectBackoffSeconds,
+    onnotice: () => {},
+    // Statements stay prepared per connection (see preparedStatement). A custom
+    // plan re-plans on every call, and the planner's probes of index ends
+    // (get_actual_variable_range) walk every dead entry that settled holds
+    // leave in holds' expiry index until vacuum: planning time grew with the
+    // table, to a millisecond and more per settle. Generic plans are planned once.
+    connection: { plan_cache_mode: "force_generic_plan" },
+  });
   const db = drizzlePostgres(client, { schema });
   return { db: db as unknown as Db, driver: "postgres", close: () => client.end({ timeout: 5 }) };
 }
