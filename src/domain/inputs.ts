@@ -28,7 +28,7 @@ export const setAccountLimitsInput = z.object({
 });
 
 export const createAccountInput = z.object({
-  email: z.email(),
+  email: z.email().max(254),
   displayName: z.string().trim().min(1).max(128).optional(),
   plan: z.string().min(1).max(32).optional(),
   initialCreditsCents: z.number().int().nonnegative().max(100_000_000).optional(),
@@ -49,7 +49,7 @@ export const createKeyInput = z.object({
   accountId,
   // SPEC 4: a name is required, at most 64 characters.
   name: z.string().trim().min(1, { error: "name is required." }).max(64, { error: "name may be at most 64 characters." }),
-  allowedModels: z.array(z.string().min(1)).min(1).optional(),
+  allowedModels: z.array(z.string().min(1).max(256)).min(1).max(100).optional(),
   expiresAt: z.coerce.date().optional(),
 });
 
@@ -61,5 +61,5 @@ export const revokeKeyInput = z.object({
 export const listLedgerInput = z.object({
   accountId,
   limit: z.number().int().min(1).max(500).default(50),
-  before: z.string().optional(),
+  before: z.string().max(64).optional(),
 });

@@ -7,8 +7,18 @@ import type { StagedBlob } from "../domain/files/blob-store.js";
 export interface ReceivedUpload {
   staged: StagedBlob;
   filename: string;
+  /** The file part's Content-Type; undefined when the client declared none (see declaredType). */
+  contentType: string | undefined;
   fields: Record<string, string>;
 }
+
+/**
+ * busboy reports a file part sent without a Content-Type as text/plain (RFC
+ * 7578's default), so an explicit text/plain cannot be told from none. Both
+ * count as undeclared: refusing them would refuse, say, the PNG of a client
+ * that labels no parts (Python's requests sends none unless told).
+ */
+const declaredType = (busboyMimeType: string) => (busboyMimeType === "text/plain" ? undefined : busboyMimeType);
 
 const badForm = (message: string, param: string | null = null) => new DomainError("invalid_request_error", message, param);
 const unreadableForm = (error: unknown) => badForm(`The multipart body could not be read: ${(error as Error).message}.`);
@@ -44,7 +54,7 @@ export async function readMultipartUpload(
   }
 
   return new Promise<ReceivedUpload>((resolve, reject) => {
-    let upload: Promise<{ staged: StagedBlob; filename: string }> | null = null;
+    let upload: Promise<Omit<ReceivedUpload, "fields">> | null = null;
     let formError: DomainError | null = null;
     let settled = false;
 
@@ -59,7 +69,7 @@ export async function readMultipartUpload(
     };
 
     parser.on("field", (name: string, value: string) => void (fields[name] = value));
-    parser.on("file", (name: string, stream: BusboyFileStream, filename: string) => {
+    parser.on("file", (name: string, stream: BusboyFileStream, filename: string, _encoding: string, mimeType: string) => {
       // Fix (found by test/e2e/files.test.ts): on a body cut short busboy emits 'error' on the file
       // stream itself; with no listener there (receive may not be reading yet, or the part is skipped)
       // that was an uncaught exception, which ended the whole server process. The parser's own
@@ -71,7 +81,7 @@ export async function readMultipartUpload(
         stream.resume();
         return;
       }
-      upload = receive(stream).then((staged) => ({ staged, filename }));
+      upload = receive(stream).then((staged) => ({ staged, filename, contentType: declaredType(mimeType) }));
       upload.catch((error) => {
         stream.resume();
         fail(error);

@@ -1,6 +1,8 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/unstable-core-do-not-import";
+import { z } from "zod";
 import { isDomainError } from "../domain/errors.js";
+import { findForbiddenCharacter, forbiddenCharacterRefusal } from "../domain/text-rules.js";
 import type { OpsContext } from "./context.js";
 
 const codeByStatus: Record<number, TRPC_ERROR_CODE_KEY> = {
@@ -17,12 +19,38 @@ const codeByStatus: Record<number, TRPC_ERROR_CODE_KEY> = {
   503: "SERVICE_UNAVAILABLE",
 };
 
+const INTERNAL_MESSAGE = "The server had an error while processing your request.";
+
+/** `limits.requestsPerMinute`, `allowedModels.0`: how ops scripts name a field of their input. */
+const fieldName = (path: ReadonlyArray<PropertyKey>) => path.map(String).join(".");
+
+/**
+ * What a client may read of an error (SPEC 8: no SQL, stack or internal name):
+ * deliberate errors as they are, an input's first problem naming its field,
+ * anything unexpected as a generic message (the handler logs the original).
+ */
+function publicError(error: TRPCError): { message: string; param: string | null } {
+  if (isDomainError(error.cause)) return { message: error.message, param: error.cause.param };
+  // Only an input's schema: a failed output schema is the server's fault, and internal.
+  if (error.code === "BAD_REQUEST" && error.cause instanceof z.ZodError) {
+    const issue = error.cause.issues[0]!;
+    const param = fieldName(issue.path) || null;
+    return { message: param ? `Invalid '${param}': ${issue.message}` : issue.message, param };
+  }
+  if (error.code === "INTERNAL_SERVER_ERROR") return { message: INTERNAL_MESSAGE, param: null };
+  return { message: error.message, param: null };
+}
+
 const t = initTRPC.context<OpsContext>().create({
-  errorFormatter: ({ shape, error }) => ({
-    ...shape,
-    // The SPEC 8 code, so scripts can branch on it as they would on REST.
-    data: { ...shape.data, domainCode: isDomainError(error.cause) ? error.cause.code : null, stack: undefined },
-  }),
+  errorFormatter: ({ shape, error }) => {
+    const { message, param } = publicError(error);
+    return {
+      ...shape,
+      message,
+      // The SPEC 8 code and param, so scripts can branch on them as they would on REST.
+      data: { ...shape.data, domainCode: isDomainError(error.cause) ? error.cause.code : null, param, stack: undefined },
+    };
+  },
 });
 
 /** The one place domain errors become tRPC errors; unknown errors stay INTERNAL_SERVER_ERROR. */
@@ -40,5 +68,13 @@ const requireOpsToken = t.middleware(({ ctx, next }) => {
   return next();
 });
 
+// Every string of every input, before its schema (see text-rules): what PostgreSQL
+// cannot store fails as a 400 naming the field, not as a 500 from the query.
+const refuseForbiddenCharactersInInput = t.middleware(async ({ getRawInput, next }) => {
+  const path = findForbiddenCharacter(await getRawInput());
+  if (path) throw forbiddenCharacterRefusal(fieldName(path) || "input");
+  return next();
+});
+
 export const router = t.router;
-export const opsProcedure = t.procedure.use(mapDomainErrors).use(requireOpsToken);
+export const opsProcedure = t.procedure.use(mapDomainErrors).use(requireOpsToken).use(refuseForbiddenCharactersInInput);

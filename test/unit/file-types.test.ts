@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { DomainError } from "../../src/domain/errors.js";
-import { fileTypeByMime, SUPPORTED_FILE_TYPES, sniffFileType, sniffImageBytes } from "../../src/domain/files/file-types.js";
+import {
+  assertDeclaredTypeMatches,
+  fileTypeByMime,
+  SUPPORTED_FILE_TYPES,
+  sniffFileType,
+  sniffImageBytes,
+} from "../../src/domain/files/file-types.js";
 import {
   deflatedPart,
   expectInvalidFileFormat,
@@ -67,7 +73,7 @@ describe("sniffFileType: binary types from their bytes", () => {
     expect(await sniff(filename, await make())).toEqual({ mime, ext, category });
   });
 
-  it("trusts the bytes, not the name: a PNG named .pdf is a PNG, a PDF named .txt is a PDF", async () => {
+  it("reads the bytes, not the name: a PNG named .pdf is a PNG, a PDF named .txt is a PDF (assertDeclaredTypeMatches refuses such names)", async () => {
     expect(await sniff("not-really.pdf", makePng())).toMatchObject({ mime: "image/png" });
     expect(await sniff("notes.txt", await makePdf(["x"]))).toMatchObject({ mime: "application/pdf" });
   });
@@ -140,6 +146,77 @@ describe("sniffFileType: everything else is invalid_file_format", () => {
     const m4a = makeMp4Header();
     m4a.write("M4A ", 8, "latin1");
     await expectInvalid("voice.mp4", m4a, /the bytes are audio\/x-m4a/);
+  });
+});
+
+describe("assertDeclaredTypeMatches: what the client declared must not contradict the bytes", () => {
+  /** The sniffed type of bytes with this (supported) extension. */
+  const bytesOf = (ext: string) => SUPPORTED_FILE_TYPES.find((t) => t.ext === ext)!;
+  /** What the check threw for bytes of type `ext` declared as `filename` and `contentType`; undefined when it took them. */
+  const outcome = (ext: string, filename: string, contentType?: string) => {
+    try {
+      assertDeclaredTypeMatches(bytesOf(ext), { filename, contentType });
+      return undefined;
+    } catch (error) {
+      return error;
+    }
+  };
+
+  it("takes a binary type under its own name and type, or their aliases, in any case and with parameters", () => {
+    expect(outcome("png", "shot.png", "image/png")).toBeUndefined();
+    expect(outcome("png", "SHOT.PNG", "Image/PNG; name=shot.png")).toBeUndefined();
+    expect(outcome("jpg", "photo.jpg", "image/jpeg")).toBeUndefined();
+    expect(outcome("jpg", "photo.jpeg", "image/jpg")).toBeUndefined();
+    expect(outcome("jpg", "photo.JPEG", "image/pjpeg")).toBeUndefined();
+    expect(outcome("docx", "letter.docx", bytesOf("docx").mime)).toBeUndefined();
+  });
+
+  it("takes text under any text name or type: SPEC 7's three, JSON, XML and their +json/+xml kin", () => {
+    for (const name of ["a.txt", "a.md", "a.markdown", "a.csv", "a.json", "a.xml", "a.ics", "a.vcf", "a.vtt"]) {
+      expect(outcome("txt", name), name).toBeUndefined();
+    }
+    for (const type of ["text/csv", "text/markdown", "text/html", "application/json", "application/ld+json", "application/xml", "image/svg+xml"]) {
+      expect(outcome("txt", "notes", type), type).toBeUndefined();
+    }
+  });
+
+  it("takes what declares nothing: no type, application/octet-stream, no extension, an unknown one, or a malformed type", () => {
+    expect(outcome("png", "scan")).toBeUndefined();
+    expect(outcome("png", "scan", "application/octet-stream")).toBeUndefined();
+    expect(outcome("png", "scan.backup")).toBeUndefined();
+    expect(outcome("txt", "script.py", "text/x-python")).toBeUndefined();
+    expect(outcome("txt", "data.dat")).toBeUndefined(); // file-type's name for registry hives, but .dat holds any data
+    expect(outcome("png", "scan", "not a type")).toBeUndefined();
+    expect(outcome("png", "scan", `image/${"x".repeat(200)}`)).toBeUndefined(); // longer than RFC 6838 allows: never echoed
+  });
+
+  it.each([
+    ["png", "fake.pdf", undefined, "The file name says .pdf, but the bytes are image/png (.png)."],
+    ["jpg", "PHOTO.PNG", undefined, "The file name says .png, but the bytes are image/jpeg (.jpg)."],
+    ["pdf", "report.docx", undefined, "The file name says .docx, but the bytes are application/pdf (.pdf)."],
+    ["docx", "letter.pdf", undefined, `The file name says .pdf, but the bytes are ${bytesOf("docx").mime} (.docx).`],
+    ["txt", "fake.png", undefined, "The file name says .png, but the bytes are UTF-8 text."],
+    ["png", "notes.md", undefined, "The file name says .md, but the bytes are image/png (.png)."],
+    ["txt", "setup.exe", undefined, "The file name says .exe, but the bytes are UTF-8 text."],
+    ["png", "song.mp3", undefined, "The file name says .mp3, but the bytes are image/png (.png)."],
+    ["png", "shot.png", "application/pdf", "The file's Content-Type says application/pdf, but the bytes are image/png (.png)."],
+    ["png", "shot", "Text/CSV; charset=utf-8", "The file's Content-Type says text/csv, but the bytes are image/png (.png)."],
+    ["png", "logo", "image/svg+xml", "The file's Content-Type says image/svg+xml, but the bytes are image/png (.png)."],
+    ["jpg", "photo.jpg", "image/png", "The file's Content-Type says image/png, but the bytes are image/jpeg (.jpg)."],
+    ["txt", "notes.txt", "application/pdf", "The file's Content-Type says application/pdf, but the bytes are UTF-8 text."],
+    ["txt", "code.ts", "video/mp2t", "The file's Content-Type says video/mp2t, but the bytes are UTF-8 text."],
+    ["txt", "notes", "application/zip", "The file's Content-Type says application/zip, but the bytes are UTF-8 text."],
+    // Both wrong: the Content-Type is the one named.
+    ["txt", "fake.png", "image/gif", "The file's Content-Type says image/gif, but the bytes are UTF-8 text."],
+  ])("refuses %s bytes named %s, declared %s", (ext, filename, contentType, message) => {
+    const error = outcome(ext, filename, contentType);
+    expect(error).toBeInstanceOf(DomainError);
+    expect(error).toMatchObject({
+      code: "invalid_file_format",
+      status: 400,
+      param: "file",
+      message: `${message} Send the file with a name and Content-Type that match its content.`,
+    });
   });
 });
 

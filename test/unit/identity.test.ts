@@ -2,6 +2,16 @@ import { describe, expect, it } from "vitest";
 import { DomainError } from "../../src/domain/errors.js";
 import { decodeIdentityHeader, mergeIdentity } from "../../src/domain/identity.js";
 
+/** The DomainError `attempt` threw; fails the test if it threw none. */
+function refusal(attempt: () => unknown): DomainError {
+  try {
+    attempt();
+  } catch (error) {
+    return error as DomainError;
+  }
+  throw new Error("expected a refusal");
+}
+
 describe("decodeIdentityHeader (SPEC 3)", () => {
   it.each([
     ["Al%C3%A9x", "Aléx"],
@@ -20,13 +30,7 @@ describe("decodeIdentityHeader (SPEC 3)", () => {
   });
 
   it.each(["%", "%E2%9C", "%ZZ", "abc%C3"])("rejects the malformed escape %s with a 400 naming the header", (raw) => {
-    const error = (() => {
-      try {
-        decodeIdentityHeader("X-Session-Id", raw);
-      } catch (e) {
-        return e;
-      }
-    })() as DomainError;
+    const error = refusal(() => decodeIdentityHeader("X-Session-Id", raw));
     expect(error).toBeInstanceOf(DomainError);
     expect(error.status).toBe(400);
     expect(error.code).toBe("invalid_request_error");
@@ -56,5 +60,23 @@ describe("mergeIdentity", () => {
 
   it("rejects identities longer than 256 characters", () => {
     expect(() => mergeIdentity({}, { user: "x".repeat(257) })).toThrow(/at most 256/);
+  });
+
+  it.each<[string, Parameters<typeof mergeIdentity>, string]>([
+    ["NUL in the body's user", [{}, { user: "a\u0000b" }], "user"],
+    ["a tab in X-User-Id", [{ userId: "a\tb" }, {}], "user"],
+    ["US (U+001F), the last C0 control, in the body's user_name", [{}, { user_name: "Ada\u001f" }], "user_name"],
+    ["ESC in X-User-Name", [{ userName: "\u001b[2J" }, {}], "user_name"],
+    ["DEL in X-Session-Id", [{ sessionId: "s\u007f" }, {}], "X-Session-Id"],
+    ["a newline in a body user that X-User-Id overrides", [{ userId: "clean" }, { user: "forged\nline" }], "user"],
+    ["an unpaired high surrogate in the body's user", [{}, { user: "u\ud800" }], "user"],
+    ["an unpaired low surrogate in the body's user_name", [{}, { user_name: "\udc00Ada" }], "user_name"],
+  ])("refuses %s with a 400 naming the field", (_case, [headers, body], param) => {
+    const error = refusal(() => mergeIdentity(headers, body));
+    expect(error).toBeInstanceOf(DomainError);
+    expect(error.status).toBe(400);
+    expect(error.code).toBe("invalid_request_error");
+    expect(error.param).toBe(param);
+    expect(error.message).toBe(`Invalid '${param}': control characters (U+0000 to U+001F, U+007F) and unpaired surrogates are not allowed.`);
   });
 });

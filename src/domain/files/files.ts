@@ -12,7 +12,7 @@ import type { BlobStore, StagedBlob } from "./blob-store.js";
 import type { ByteSource } from "./byte-source.js";
 import { extractText } from "./extraction/index.js";
 import { isFileId } from "./file-id.js";
-import { type SniffedFileType, sniffFileType } from "./file-types.js";
+import { assertDeclaredTypeMatches, type SniffedFileType, sniffFileType } from "./file-types.js";
 import type { VirusScanner } from "./virus-scanner.js";
 
 const MiB = 1024 * 1024;
@@ -28,6 +28,8 @@ export const FILE_RULES = {
 export interface NewFile {
   accountId: string;
   filename: string;
+  /** The Content-Type the client gave the file; undefined when it gave none. */
+  contentType: string | undefined;
   purpose: string;
 }
 
@@ -135,9 +137,11 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
      */
     async create(input: NewFile, staged: StagedBlob): Promise<FileRecord> {
       try {
+        // Typed before the duplicate check, so a misdeclared copy is refused without restarting its twin's retention.
+        const type = await sniffFileType(staged.path, input.filename);
+        assertDeclaredTypeMatches(type, input);
         const known = await refreshDuplicate(db, input.accountId, staged.sha256);
         if (known) return known;
-        const type = await sniffFileType(staged.path, input.filename);
         await assertClean(staged);
         const extracted = await textOf(staged, type);
 

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ChatCall, ChatInput, ChatService } from "../../domain/inference/chat.js";
-import type { ChatMessage, TokenUsage } from "../../domain/inference/provider.js";
+import type { ChatMessage, CompletionChoice, TokenUsage } from "../../domain/inference/provider.js";
 import type { ApiCallerVariables } from "../api-key-auth.js";
 import { coalescingSse } from "../coalescing-sse.js";
 import { errorBody } from "../errors.js";
@@ -21,6 +21,17 @@ function usageBlock(usage: TokenUsage, costCents: number, includeCost: boolean) 
     ...(includeCost && { cost_cents: costCents }),
   };
 }
+
+/**
+ * OpenAI's choice object. Its schema requires `logprobs` and the message's
+ * `refusal` (both nullable), which strict typed clients insist on; the demo
+ * provider and sparse upstreams leave them out.
+ */
+const completionChoice = (choice: CompletionChoice) => ({
+  ...choice,
+  message: { ...choice.message, refusal: choice.message.refusal ?? null },
+  logprobs: choice.logprobs ?? null,
+});
 
 const wantsCost = (c: Context) => ["1", "true"].includes(c.req.header("x-include-cost")?.trim().toLowerCase() ?? "");
 
@@ -53,7 +64,7 @@ export function chatCompletionsHandler(chat: ChatService) {
         object: "chat.completion",
         created: result.created,
         model: result.model,
-        choices: result.choices,
+        choices: result.choices.map(completionChoice),
         usage: usageBlock(result.usage, result.costCents, includeCost),
       });
     }

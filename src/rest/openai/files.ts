@@ -2,8 +2,10 @@ import { Readable } from "node:stream";
 import type { Context } from "hono";
 import { z } from "zod";
 import { DomainError } from "../../domain/errors.js";
+import { isFileId } from "../../domain/files/file-id.js";
 import { FILE_RULES, type Files } from "../../domain/files/files.js";
 import type { FileRecord } from "../../domain/schema/index.js";
+import { refuseForbiddenCharacters, textWithoutForbiddenCharacters } from "../../domain/text-rules.js";
 import type { ApiCallerVariables } from "../api-key-auth.js";
 import { readMultipartUpload } from "../multipart-upload.js";
 import { parseQuery } from "../request-input.js";
@@ -30,10 +32,14 @@ const fileObject = (file: FileRecord) => ({
 
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
-  after: z.string().min(1).optional(),
+  // Only an id in the issued form is looked up: anything else names no file to list after.
+  after: z.string().refine(isFileId, { error: "Expected a file id from an earlier page." }).optional(),
   order: z.enum(["asc", "desc"]).default("desc"),
-  purpose: z.string().min(1).optional(),
+  purpose: textWithoutForbiddenCharacters().min(1).optional(),
 });
+
+/** The file id in the path; an id holding control characters or unpaired surrogates is malformed input (400), not a missing file. */
+const fileIdParam = (c: Context) => refuseForbiddenCharacters("file_id", c.req.param("id")!);
 
 /** A name to show, never a path: folders, control characters and excess length removed. */
 function displayName(raw: string): string {
@@ -50,7 +56,7 @@ export function filesHandlers(files: Files) {
 
   return {
     async upload(c: Context<Env>) {
-      const { staged, filename, fields } = await readMultipartUpload(
+      const { staged, filename, contentType, fields } = await readMultipartUpload(
         c.req.raw,
         (bytes) => files.receive(bytes, c.req.raw.signal),
         FILE_RULES.maxFileBytes,
@@ -64,7 +70,7 @@ export function filesHandlers(files: Files) {
           "purpose",
         );
       }
-      const file = await files.create({ accountId: accountOf(c), filename: displayName(filename), purpose }, staged);
+      const file = await files.create({ accountId: accountOf(c), filename: displayName(filename), contentType, purpose }, staged);
       return c.json(fileObject(file));
     },
 
@@ -81,11 +87,11 @@ export function filesHandlers(files: Files) {
     },
 
     async retrieve(c: Context<Env>) {
-      return c.json(fileObject(await files.get(accountOf(c), c.req.param("id")!)));
+      return c.json(fileObject(await files.get(accountOf(c), fileIdParam(c))));
     },
 
     async content(c: Context<Env>) {
-      const file = await files.get(accountOf(c), c.req.param("id")!);
+      const file = await files.get(accountOf(c), fileIdParam(c));
       return c.body(Readable.toWeb(files.open(file)) as ReadableStream, 200, {
         "content-type": file.mimeType,
         "content-length": String(file.bytes),
@@ -94,7 +100,7 @@ export function filesHandlers(files: Files) {
     },
 
     async remove(c: Context<Env>) {
-      const file = await files.delete(accountOf(c), c.req.param("id")!);
+      const file = await files.delete(accountOf(c), fileIdParam(c));
       return c.json({ id: file.id, object: "file", deleted: true });
     },
   };

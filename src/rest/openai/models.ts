@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { DomainError } from "../../domain/errors.js";
+import { refuseForbiddenCharacters } from "../../domain/text-rules.js";
 import type { ModelCatalog, ModelConfig } from "../../domain/inference/model-table.js";
 
 const isDemo = (model: ModelConfig) => model.upstreams.every((u) => u.provider === "demo");
@@ -29,9 +30,9 @@ export function modelsHandlers(catalog: ModelCatalog, startedAt: Date) {
   return {
     list: (c: Context) => c.json({ object: "list", data: catalog.list().map((m) => modelObject(m, created)) }),
     get: (c: Context) => {
-      const id = c.req.param("id") ?? "";
+      const id = refuseForbiddenCharacters("model", c.req.param("id") ?? "");
       const model = catalog.get(id);
-      if (!model) throw new DomainError("not_found", `The model '${id}' does not exist.`, "model");
+      if (!model) throw new DomainError("not_found", `The model '${id.slice(0, 256)}' does not exist.`, "model");
       return c.json(modelObject(model, created));
     },
   };
