@@ -7,6 +7,13 @@ import { demoModelTable, modelTableSchema } from "./domain/inference/model-table
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema.optional());
 
+// Exactly what a browser sends in its Origin header, so it can be compared as a string.
+const origin = z
+  .url()
+  .refine((url) => URL.canParse(url) && new URL(url).origin === url, "must be an origin: scheme://host[:port], lower case, no path");
+const commaSeparated = (item: z.ZodType<string, string>) =>
+  z.string().transform((list) => list.split(",").map((entry) => entry.trim()).filter(Boolean)).pipe(z.array(item));
+
 const envSchema = z.object({
   HOST: optional(z.string()).default("127.0.0.1"),
   PORT: optional(z.coerce.number().int().min(0).max(65535)).default(8080),
@@ -38,12 +45,28 @@ const envSchema = z.object({
   HOLD_SWEEP_SECONDS: optional(z.coerce.number().positive()).default(30),
   SHUTDOWN_GRACE_SECONDS: optional(z.coerce.number().min(0).max(3600)).default(30),
   MAX_BODY_BYTES: optional(z.coerce.number().int().positive()).default(20 * 1024 * 1024),
+  // A client that stops sending cannot hold a connection: its headers, then its whole request, must arrive within these.
+  HTTP_HEADERS_TIMEOUT_SECONDS: optional(z.coerce.number().positive()).default(20),
+  // Long enough for a 25 MB upload (SPEC 7) at about 2 Mbit/s.
+  HTTP_REQUEST_TIMEOUT_SECONDS: optional(z.coerce.number().positive()).default(120),
+  HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: optional(z.coerce.number().positive()).default(5),
+  HTTP_MAX_CONNECTIONS: optional(z.coerce.number().int().positive()).default(1_000),
+  // Per client address, over API keys and the ops token together; past it, 429 until the minute slides on.
+  AUTH_FAILURES_PER_MINUTE: optional(z.coerce.number().int().positive()).default(60),
+  // How many proxies (load balancers) stand in front and append to X-Forwarded-For; 0 trusts the header not at all.
+  TRUSTED_PROXY_HOPS: optional(z.coerce.number().int().min(0).max(10)).default(0),
+  // Browser origins allowed to call /graphql with credentials; none by default.
+  DASHBOARD_ORIGINS: optional(commaSeparated(origin)).default([]),
   UPSTREAM_MAX_ATTEMPTS: optional(z.coerce.number().int().min(1).max(10)).default(3),
   LOG_LEVEL: optional(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).default("info"),
 }).refine((env) => env.HOLD_TTL_SECONDS >= 2 * env.HOLD_CHECKPOINT_SECONDS, {
   // A live request's hold must outlive a missed checkpoint, or the sweeper would take it for a crashed one's.
   path: ["HOLD_TTL_SECONDS"],
   error: "must be at least twice HOLD_CHECKPOINT_SECONDS",
+}).refine((env) => env.HTTP_HEADERS_TIMEOUT_SECONDS <= env.HTTP_REQUEST_TIMEOUT_SECONDS, {
+  // The headers are part of the request; Node refuses to start otherwise.
+  path: ["HTTP_HEADERS_TIMEOUT_SECONDS"],
+  error: "must be at most HTTP_REQUEST_TIMEOUT_SECONDS",
 });
 
 export const DEFAULT_SAFETY_PROMPT =
@@ -97,6 +120,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     holdSweepSeconds: env.HOLD_SWEEP_SECONDS,
     shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
     maxBodyBytes: env.MAX_BODY_BYTES,
+    http: {
+      headersTimeoutMs: Math.round(env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000),
+      requestTimeoutMs: Math.round(env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000),
+      keepAliveTimeoutMs: Math.round(env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000),
+      maxConnections: env.HTTP_MAX_CONNECTIONS,
+    },
+    authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
+    trustedProxyHops: env.TRUSTED_PROXY_HOPS,
+    dashboardOrigins: env.DASHBOARD_ORIGINS,
     upstreamMaxAttempts: env.UPSTREAM_MAX_ATTEMPTS,
     logLevel: env.LOG_LEVEL,
   };

@@ -9,7 +9,7 @@ const platform = await createPlatform(config);
 const firstRun = config.bootstrap
   ? await ensureFirstAccount(platform.services, config.bootstrapCreditsCents)
   : null;
-const server = await listen(platform.fetch, config.host, config.port);
+const server = await listen(platform.fetch, config.host, config.port, config.http);
 const { scannerProbe } = platform.services;
 printBanner({
   config,

@@ -15,9 +15,11 @@ import { createFiles } from "./domain/files/files.js";
 import { createKeyUsageRecorder } from "./domain/key-usage.js";
 import { createKeys } from "./domain/keys.js";
 import { createLedger } from "./domain/ledger.js";
+import { createAuthFailureLimits } from "./domain/limits/auth-failure-limits.js";
 import { createRequestLimits } from "./domain/limits/request-limits.js";
 import type { Logger } from "./domain/logger.js";
 import { createRequestLog } from "./domain/request-log.js";
+import { createUnknownKeyCache } from "./domain/unknown-key-cache.js";
 import { createInProcessScheduler } from "./domain/jobs/in-process-scheduler.js";
 import { fileRetentionJob } from "./domain/jobs/file-retention.js";
 import { settleAbandonedHoldsJob } from "./domain/jobs/settle-abandoned-holds.js";
@@ -33,7 +35,9 @@ import { createQueueScheduler } from "./infra/queue-scheduler.js";
 import { ensureOpsToken } from "./infra/ops-token.js";
 import { createUpstreamHttp } from "./infra/upstream-http.js";
 import { createOpenAIFacade } from "./rest/app.js";
+import { clientAddress } from "./rest/client-address.js";
 import { createErrorHandler, renderError } from "./rest/errors.js";
+import { healthRoutes } from "./rest/health.js";
 import { requestId } from "./rest/request-id.js";
 import { createOpsHandler } from "./trpc/handler.js";
 
@@ -69,7 +73,14 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const accounts = createAccounts({ db, clock, ledger, bus });
   const keys = createKeys({ db, clock, bus });
   const keyUsage = createKeyUsageRecorder({ db, clock, logger });
-  const auth = createApiKeyAuth({ callers: createCallerCache({ keys, bus }), clock, keyUsage });
+  const authFailures = createAuthFailureLimits({
+    store: coordination.limitStore,
+    clock,
+    logger,
+    failuresPerMinute: config.authFailuresPerMinute,
+  });
+  const callers = createCallerCache({ keys: createUnknownKeyCache({ keys, bus }), bus });
+  const auth = createApiKeyAuth({ callers, clock, keyUsage, failures: authFailures });
   const limits = createRequestLimits({
     store: coordination.limitStore,
     clock,
@@ -115,8 +126,8 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   localJobs.schedule({ name: "flush-key-usage", everyMs: KEY_USAGE_FLUSH_MS, run: keyUsage.flush });
 
   const opsToken = config.opsToken ?? ensureOpsToken(config.dataDir);
-  const ops = createOpsHandler({ services: { db, accounts, keys, ledger }, opsToken, logger });
-  const graphql = createDashboardGraphQL();
+  const ops = createOpsHandler({ services: { db, accounts, keys, ledger }, opsToken, logger, authFailures });
+  const graphql = createDashboardGraphQL({ dashboardOrigins: config.dashboardOrigins, logger });
 
   let draining = false;
   let requestsInFlight = 0;
@@ -130,23 +141,19 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       }
     })
     .use(requestId(() => clock.now()))
-    .get("/healthz", (c) => c.json({ status: "ok" }))
-    .get("/readyz", async (c) => {
-      // Load balancers stop sending new requests while in-flight ones finish (SPEC 13).
-      if (draining) return c.json({ status: "draining" }, 503);
-      const database = await pingDatabase(db).then(
-        () => "connected",
-        () => "unreachable",
-      );
-      const redis = coordination.status();
-      // Reported, not required: without the scanner only uploads fail (503), everything else serves.
-      const scanning = scannerProbe ? ((await scannerProbe.ping()) ? "connected" : "unreachable") : "off";
-      // Without Redis a fail-open instance still serves (unlimited); a fail-closed one refuses.
-      const ready = database === "connected" && (redis !== "unreachable" || config.redisDownPolicy === "fail-open");
-      return c.json({ status: ready ? "ready" : "unavailable", database, redis, scanner: scanning }, ready ? 200 : 503);
-    })
+    .use(clientAddress(config.trustedProxyHops))
+    .route(
+      "/",
+      healthRoutes({
+        isDraining: () => draining,
+        pingDatabase: () => pingDatabase(db),
+        coordination,
+        redisDownPolicy: config.redisDownPolicy,
+        scanner: scannerProbe,
+      }),
+    )
     .route("/v1", createOpenAIFacade({ auth, chat, catalog, limits, files, clock, maxBodyBytes: config.maxBodyBytes }))
-    .all("/trpc/*", (c) => ops(c.req.raw))
+    .all("/trpc/*", (c) => ops(c.req.raw, c.get("clientAddress")))
     .all("/graphql", (c) => graphql.fetch(c.req.raw));
   app.onError(createErrorHandler(logger));
   app.notFound((c) => renderError(c, new DomainError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
