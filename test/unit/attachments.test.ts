@@ -3,6 +3,8 @@ import { DomainError } from "../../src/domain/errors.js";
 import {
   type AttachmentFiles,
   documentTextOf,
+  MAX_ATTACHED_DOCUMENT_CHARACTERS,
+  MAX_ATTACHED_MEDIA_BYTES,
   MAX_INLINE_IMAGE_BYTES,
   resolveAttachments,
 } from "../../src/domain/inference/attachments.js";
@@ -187,20 +189,90 @@ describe("Files API references", () => {
     await expect(resolve([user(inputFile("file-pdf"))], { port: down })).rejects.toBe(outage);
   });
 
-  it("refuse file URLs (unsupported_url_scheme) and parts without a usable id (unsupported_attachment)", async () => {
-    for (const part of [
-      { type: "file", file: { file_url: "https://example.com/a.pdf" } },
-      { type: "input_file", file_url: "https://example.com/a.pdf" },
-      { type: "file", file: { file_url: "ftp://example.com/a.pdf", file_id: "file-pdf" } },
-    ]) {
-      expect(await refusal(resolve([user(text("x"), part)])), JSON.stringify(part)).toEqual({
-        code: "unsupported_url_scheme",
-        param: "messages[0].content[1]",
-      });
-    }
+  it("refuse parts without a usable id (unsupported_attachment)", async () => {
     for (const part of [{ type: "file", file: { file_data: "QUJD", filename: "a.pdf" } }, { type: "file" }, inputFile(""), { type: "input_file", file_id: 7 }]) {
       expect(await refusal(resolve([user(part)])), JSON.stringify(part)).toEqual({ code: "unsupported_attachment", param: "messages[0].content[0]" });
     }
+  });
+});
+
+/** The files port, counting its calls per file id. */
+function countingPort(records: FileRecord[], bytesOf: (file: FileRecord) => Buffer = () => png) {
+  const gets = new Map<string, number>();
+  const reads = new Map<string, number>();
+  const bump = (counts: Map<string, number>, id: string) => counts.set(id, (counts.get(id) ?? 0) + 1);
+  const port: AttachmentFiles = {
+    async get(_, fileId) {
+      bump(gets, fileId);
+      const file = records.find((f) => f.id === fileId);
+      if (!file) throw new DomainError("file_not_found", "No such file.", "file_id");
+      return file;
+    },
+    async readBytes(file) {
+      bump(reads, file.id);
+      return bytesOf(file);
+    },
+  };
+  return { port, gets, reads };
+}
+
+describe("what references may add, counted per reference, each file read once", () => {
+  const MiB = 1024 * 1024;
+  const bigImage = (id: string, bytes: number) => record(id, { mimeType: "image/png", sha256: `sha-${id}`, bytes });
+  const bigText = (id: string, characters: number) =>
+    record(id, { mimeType: "text/plain", sha256: `sha-${id}`, filename: `${id}.txt`, extractedText: "x".repeat(characters) });
+
+  it("looks each distinct file up and reads it once, however often it is named, and gives every reference the same part", async () => {
+    const { port, gets, reads } = countingPort(stored.filter((f) => ["file-png", "file-pdf"].includes(f.id)));
+    const [first, second] = await resolve(
+      [user(inputFile("file-png"), openAiFile("file-png"), inputFile("file-pdf")), user(openAiFile("file-pdf"), inputFile("file-png"))],
+      { port },
+    );
+    expect(Object.fromEntries(gets)).toEqual({ "file-png": 1, "file-pdf": 1 });
+    expect(Object.fromEntries(reads)).toEqual({ "file-png": 1 }); // a document's text comes with its record
+    const pngPart = image(dataUrl("image/png", png));
+    const pdfPart = block("report.pdf", PDF, "Page one\n\nPage two");
+    expect(first!.content).toEqual([pngPart, pngPart, pdfPart]);
+    expect(second!.content).toEqual([pdfPart, pngPart]);
+  });
+
+  it(`takes images and video up to ${MAX_ATTACHED_MEDIA_BYTES / MiB} MiB in all, and refuses the reference that passes it before reading any`, async () => {
+    const half = bigImage("file-half", MAX_ATTACHED_MEDIA_BYTES / 2);
+    const within = countingPort([half]);
+    await resolve([user(inputFile("file-half"), inputFile("file-half"))], { port: within.port });
+    expect(within.reads.get("file-half")).toBe(1);
+
+    const over = countingPort([half, bigImage("file-byte", 1)]);
+    const error = await resolve([user(text("look"), inputFile("file-half")), user(openAiFile("file-half"), inputFile("file-byte"))], { port: over.port }).catch(
+      (e: DomainError) => e,
+    );
+    expect(error).toMatchObject({ code: "invalid_request_error", param: "messages[1].content[1]" });
+    expect((error as DomainError).message).toContain("32.0 MiB");
+    expect(over.reads.size).toBe(0);
+  });
+
+  it(`takes documents' text up to ${MAX_ATTACHED_DOCUMENT_CHARACTERS} characters in all, counting a document named twice twice`, async () => {
+    const million = bigText("file-million", MAX_ATTACHED_DOCUMENT_CHARACTERS / 2);
+    const { port, gets } = countingPort([million, bigText("file-one", 1)]);
+    await resolve([user(inputFile("file-million"), openAiFile("file-million"))], { port });
+    expect(await refusal(resolve([user(inputFile("file-million"), openAiFile("file-million"), inputFile("file-one"))], { port }))).toEqual({
+      code: "invalid_request_error",
+      param: "messages[0].content[2]",
+    });
+    expect(gets.get("file-million")).toBe(2); // once per request
+  });
+
+  it("refuses an earlier bad part before a later reference over the budget, and reads nothing either way", async () => {
+    const { port, reads } = countingPort([bigImage("file-huge", MAX_ATTACHED_MEDIA_BYTES + 1)]);
+    expect(await refusal(resolve([user(inputFile("file-nope"), inputFile("file-huge"))], { port }))).toEqual({
+      code: "file_not_found",
+      param: "messages[0].content[0]",
+    });
+    expect(await refusal(resolve([user(inputFile("file-huge"), inputFile("file-nope"))], { port }))).toEqual({
+      code: "invalid_request_error",
+      param: "messages[0].content[0]",
+    });
+    expect(reads.size).toBe(0);
   });
 });
 
@@ -215,26 +287,6 @@ describe("inline data: images", () => {
   ] as const)("pass %s through unchanged when the bytes are that type", async (mime, bytes) => {
     const part = { type: "image_url", image_url: { url: dataUrl(mime, bytes), detail: "low" } };
     expect((await partsOf(user(text("look"), part)))[1]).toBe(part);
-  });
-
-  it.each(["https://example.com/cat.png", "http://example.com/cat.png", "ftp://example.com/cat.png", "file:///etc/passwd", "cat.png"])(
-    "refuse %s: the platform never fetches a URL (unsupported_url_scheme)",
-    async (url) => {
-      const error = await resolve([user(text("look"), image(url))]).catch((e: unknown) => e as DomainError);
-      expect(error).toMatchObject({ code: "unsupported_url_scheme", param: "messages[0].content[1].image_url.url" });
-      expect((error as DomainError).message).toContain("Use data: or Files API");
-    },
-  );
-
-  it("name a remote URL before a later unknown file, and an unknown file before a later URL", async () => {
-    expect(await refusal(resolve([user(image("https://x/y.png"), inputFile("file-nope"))]))).toEqual({
-      code: "unsupported_url_scheme",
-      param: "messages[0].content[0].image_url.url",
-    });
-    expect(await refusal(resolve([user(inputFile("file-nope"), image("https://x/y.png"))]))).toEqual({
-      code: "file_not_found",
-      param: "messages[0].content[0]",
-    });
   });
 
   it("read ;BASE64 and DATA: case-insensitively, as data URLs are", async () => {
@@ -307,6 +359,29 @@ describe("documentTextOf", () => {
     const parts = resolved!.content as ContentPart[];
     expect(parts.map(documentTextOf)).toEqual([extracted, "", ""]);
     expect((parts[0] as { text: string }).text.split("\n")[0]).toBe('<<<file "say "hi" to\r me.txt" (text/plain)>>>'); // the header stays one line
+  });
+
+  it("reads blocks exactly as their delimiters say, in time linear in the text", () => {
+    // The pattern it replaces, as the definition of a block.
+    const BLOCK = /^<<<file "[^\n]*" \([^\n]*\)>>>\n([\s\S]*)\n<<<end of file>>>$/;
+    const cases = [
+      '<<<file "a" (b)>>>\nbody\n<<<end of file>>>',
+      '<<<file "" ()>>>\n\n<<<end of file>>>',
+      '<<<file "" ()>>>\n<<<end of file>>>',
+      '<<<file "a" (b)>>>\n<<<end of file>>>\n<<<end of file>>>',
+      '<<<file "a" (b) >>>\nbody\n<<<end of file>>>',
+      '<<<file "a"(b)>>>\nbody\n<<<end of file>>>',
+      '<<<file "a" (b)>>>x\nbody\n<<<end of file>>>',
+      '<<<file "a" (b)>>>\nbody\n<<<end of file>>>\n',
+      '<<<file " (" (" (b)>>>\n" (\n<<<end of file>>>',
+      '<<<file "a" (b)\n>>>\nbody\n<<<end of file>>>',
+    ];
+    for (const value of cases) expect(documentTextOf(text(value) as ContentPart), JSON.stringify(value)).toBe(BLOCK.exec(value)?.[1] ?? null);
+    // A first line full of `" (` took the pattern quadratic time: seconds at this size.
+    const hostile = text(`<<<file "${'" ('.repeat(30_000)}\n<<<end of file>>>`) as ContentPart;
+    const started = performance.now();
+    expect(documentTextOf(hostile)).toBeNull();
+    expect(performance.now() - started).toBeLessThan(100);
   });
 
   it("is null for the caller's own text and for other parts", () => {

@@ -42,6 +42,17 @@ describe("system message limit (SPEC 2)", () => {
     expect(() => assertSystemMessagesWithinLimit([{ role: "system", content: "😀".repeat(2000) }])).not.toThrow();
     expect(() => assertSystemMessagesWithinLimit([{ role: "system", content: "😀".repeat(2001) }])).toThrow(DomainError);
   });
+
+  it("refuses megabytes of system text without walking them", () => {
+    const huge = "a".repeat(19 * 1024 * 1024);
+    const started = performance.now();
+    expect(thrown(() => assertSystemMessagesWithinLimit([{ role: "system", content: huge }])).code).toBe("system_message_too_long");
+    expect(thrown(() => assertSystemMessagesWithinLimit([{ role: "developer", content: [{ type: "text", text: huge }] }])).code).toBe(
+      "system_message_too_long",
+    );
+    // Counting 19M characters one by one took about 150 ms, on the event loop, before the hold.
+    expect(performance.now() - started).toBeLessThan(50);
+  });
 });
 
 describe("safety prompt", () => {

@@ -17,15 +17,20 @@ export const characterCount = (text: string): number => {
 };
 
 export function assertSystemMessagesWithinLimit(messages: ChatMessage[]): void {
-  const total = messages
-    .filter((m) => m.role === "system" || m.role === "developer")
-    .reduce((sum, m) => sum + characterCount(textOf(m.content)), 0);
-  if (total > MAX_SYSTEM_CHARACTERS) {
-    throw new DomainError(
-      "system_message_too_long",
-      `System and developer messages may hold at most ${MAX_SYSTEM_CHARACTERS} characters in total; this request has ${total}.`,
-      "messages",
-    );
+  let total = 0;
+  for (const message of messages) {
+    if (message.role !== "system" && message.role !== "developer") continue;
+    const text = textOf(message.content);
+    // A character is one or two UTF-16 units, so a text of more than twice the
+    // limit in units is over it: refused without walking megabytes of it.
+    total += text.length > 2 * MAX_SYSTEM_CHARACTERS ? text.length / 2 : characterCount(text);
+    if (total > MAX_SYSTEM_CHARACTERS) {
+      throw new DomainError(
+        "system_message_too_long",
+        `System and developer messages may hold at most ${MAX_SYSTEM_CHARACTERS} characters in total; this request has more.`,
+        "messages",
+      );
+    }
   }
 }
 

@@ -18,7 +18,7 @@ import type {
   UpstreamChatRequest,
   UpstreamChunk,
 } from "./provider.js";
-import { countCompletionTokens, countPromptTokens, promptTokensUpperBound } from "./tokens.js";
+import { countCompletionTokens, countPromptTokensInSlices, promptTokensUpperBound } from "./tokens.js";
 
 // Chat completions as a metered surface: the wire-independent chat request
 // becomes a plan (cheap checks, an estimate), then, under the hold, the
@@ -92,7 +92,9 @@ function outputTokenBudget(model: ModelConfig, promptTokens: number, requested: 
   const budget = requested ?? Math.min(model.defaultMaxTokens, room);
   if (budget < 1 || budget > room) {
     const demand =
-      room < 1 ? `the messages alone take ${promptTokens}` : `the messages take ${promptTokens} and ${budget} were requested for the answer`;
+      room < 1
+        ? `the messages alone take at least ${promptTokens}`
+        : `the messages take ${promptTokens} and ${budget} were requested for the answer`;
     throw new DomainError("context_length_exceeded", `This model's context window is ${model.contextWindow} tokens; ${demand}.`, "messages");
   }
   return budget;
@@ -154,12 +156,17 @@ export function createChatService(deps: ChatServiceDeps) {
     };
   }
 
-  /** Under the hold: attachments resolved, the exact prompt counted, the output budget fitted to the hold. */
+  /**
+   * Under the hold: attachments resolved (within their budgets, each file read
+   * once), the exact prompt counted in slices that leave the event loop to
+   * other requests, and only as far as the context window, the output budget
+   * fitted to the hold.
+   */
   async function prepare(metered: MeteredCall, call: ChatCall, input: ChatInput): Promise<PreparedChat> {
     const { model } = metered;
     const resolved = await resolveAttachments(input.messages, { accountId: call.caller.account.id, model, files: deps.files });
     const messages = withSafetyPrompt(deps.safetyPrompt, resolved);
-    const promptTokens = countPromptTokens(messages);
+    const promptTokens = await countPromptTokensInSlices(messages, { atMost: model.contextWindow });
     const maxTokens = await metered.fitOutput(promptTokens, outputTokenBudget(model, promptTokens, input.maxTokens));
     return { upstream: { model: model.id, messages, maxTokens, params: input.params }, promptTokens };
   }

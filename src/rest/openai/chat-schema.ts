@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkContentPartLimits, messageContent } from "../../domain/inference/content-parts.js";
 
 // The OpenAI Chat Completions request, with OpenAI's ranges (SPEC 2). Unknown
 // fields are dropped, not rejected; the listed pass-through ones reach the upstream.
@@ -14,36 +15,55 @@ const positiveInt = (name: string) =>
     error: `${name} must be at least 1.`,
   });
 
-const MAX_MODEL_NAME_LENGTH = 256;
+/** Messages in one request, as many as OpenAI's API takes. */
+export const MAX_MESSAGES_PER_REQUEST = 2048;
+/** model, and a message's name and tool_call_id. */
+export const MAX_IDENTIFIER_LENGTH = 256;
 
-const contentPart = z.looseObject({ type: z.string({ error: "Each content part needs a string type." }) });
+const identifier = (field: string) =>
+  z
+    .string({ error: `${field} must be a string.` })
+    .max(MAX_IDENTIFIER_LENGTH, { error: `${field} must be at most ${MAX_IDENTIFIER_LENGTH} characters.` });
 
-const message = z
-  .object({
-    role: z.enum(["system", "developer", "user", "assistant", "tool"], {
-      error: "role must be one of system, developer, user, assistant, tool.",
-    }),
-    content: z
-      .union([z.string(), z.array(contentPart)], { error: "content must be a string or an array of content parts." })
-      .nullable()
-      .optional(),
-    name: z.string().optional(),
-    tool_calls: z.array(z.unknown()).optional(),
-    tool_call_id: z.string().optional(),
-  })
-  .refine((m) => m.content != null || (m.role === "assistant" && m.tool_calls?.length), {
-    error: "content is required for this message.",
-    path: ["content"],
-  });
+const name = identifier("name").optional();
+
+// OpenAI's message of each role, with the content parts that role may send.
+const message = z.discriminatedUnion(
+  "role",
+  [
+    z.object({ role: z.literal("system"), content: messageContent("system"), name }),
+    z.object({ role: z.literal("developer"), content: messageContent("developer"), name }),
+    z.object({ role: z.literal("user"), content: messageContent("user"), name }),
+    z
+      .object({
+        role: z.literal("assistant"),
+        content: messageContent("assistant").nullable().optional(),
+        name,
+        tool_calls: z.array(z.unknown()).optional(),
+      })
+      .refine((m) => m.content != null || m.tool_calls?.length, {
+        error: "content is required for this message.",
+        path: ["content"],
+      }),
+    z.object({ role: z.literal("tool"), content: messageContent("tool"), tool_call_id: identifier("tool_call_id").optional() }),
+  ],
+  { error: "role must be one of system, developer, user, assistant, tool." },
+);
 
 export const chatCompletionRequest = z.object({
   // Bounded and NUL-free: the name is kept in the request log (PostgreSQL text cannot hold NUL).
   model: z
     .string({ error: "model is required." })
     .min(1, { error: "model is required." })
-    .max(MAX_MODEL_NAME_LENGTH, { error: `model must be at most ${MAX_MODEL_NAME_LENGTH} characters.` })
+    .max(MAX_IDENTIFIER_LENGTH, { error: `model must be at most ${MAX_IDENTIFIER_LENGTH} characters.` })
     .refine((name) => !name.includes("\u0000"), { error: "model must not contain NUL characters." }),
-  messages: z.array(message, { error: "messages must be an array." }).min(1, { error: "messages must not be empty." }),
+  // Counted, messages and parts, before any message is parsed.
+  messages: z
+    .array(z.unknown(), { error: "messages must be an array." })
+    .min(1, { error: "messages must not be empty." })
+    .max(MAX_MESSAGES_PER_REQUEST, { error: `messages may have at most ${MAX_MESSAGES_PER_REQUEST} entries.` })
+    .superRefine(checkContentPartLimits)
+    .pipe(z.array(message)),
   stream: z.boolean({ error: "stream must be a boolean." }).nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   max_tokens: positiveInt("max_tokens").nullish(),
@@ -60,7 +80,11 @@ export const chatCompletionRequest = z.object({
   tool_choice: z.unknown().optional(),
   parallel_tool_calls: z.boolean().optional(),
   response_format: z.unknown().optional(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)], { error: "stop must be a string or up to 4 strings." }).nullish(),
+  stop: z
+    .union([z.string(), z.array(z.string()).max(4, { error: "stop may have at most 4 strings." })], {
+      error: "stop must be a string or up to 4 strings.",
+    })
+    .nullish(),
   seed: z.number().int({ error: "seed must be an integer." }).nullish(),
   logit_bias: z.record(z.string(), z.number()).nullish(),
   logprobs: z.boolean().nullish(),
