@@ -50,7 +50,12 @@ export const createKeyInput = z.object({
   // SPEC 4: a name is required, at most 64 characters.
   name: z.string().trim().min(1, { error: "name is required." }).max(64, { error: "name may be at most 64 characters." }),
   allowedModels: z.array(z.string().min(1).max(256)).min(1).max(100).optional(),
-  expiresAt: z.coerce.date().optional(),
+  // Within PostgreSQL's timestamp range and ahead of now: a key born expired is a mistake.
+  expiresAt: z.coerce
+    .date()
+    .refine((date) => date.getTime() > Date.now(), { error: "expiresAt must be in the future." })
+    .refine((date) => date.getUTCFullYear() <= 9999, { error: "expiresAt must be before the year 10000." })
+    .optional(),
 });
 
 export const revokeKeyInput = z.object({

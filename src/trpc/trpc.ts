@@ -2,6 +2,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/unstable-core-do-not-import";
 import { z } from "zod";
 import { isDomainError } from "../domain/errors.js";
+import { fieldNestedTooDeep, MAX_JSON_DEPTH, nestingRefusal } from "../domain/json-depth.js";
 import { findForbiddenCharacter, forbiddenCharacterRefusal } from "../domain/text-rules.js";
 import type { OpsContext } from "./context.js";
 
@@ -71,7 +72,11 @@ const requireOpsToken = t.middleware(({ ctx, next }) => {
 // Every string of every input, before its schema (see text-rules): what PostgreSQL
 // cannot store fails as a 400 naming the field, not as a 500 from the query.
 const refuseForbiddenCharactersInInput = t.middleware(async ({ getRawInput, next }) => {
-  const path = findForbiddenCharacter(await getRawInput());
+  const input = await getRawInput();
+  // Depth first: the character walk below recurses, and nothing should walk 5,000 levels.
+  const tooDeep = fieldNestedTooDeep(input, MAX_JSON_DEPTH);
+  if (tooDeep !== null) throw nestingRefusal(tooDeep);
+  const path = findForbiddenCharacter(input);
   if (path) throw forbiddenCharacterRefusal(fieldName(path) || "input");
   return next();
 });

@@ -9,7 +9,7 @@ import {
   MAX_CONTENT_PARTS_PER_REQUEST,
 } from "../../src/domain/inference/content-parts.js";
 import { MAX_IDENTIFIER_LENGTH, MAX_MESSAGES_PER_REQUEST } from "../../src/rest/openai/chat-schema.js";
-import { MAX_JSON_DEPTH } from "../../src/rest/request-input.js";
+import { MAX_JSON_DEPTH } from "../../src/domain/json-depth.js";
 import { makePng } from "../support/documents.js";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.js";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";

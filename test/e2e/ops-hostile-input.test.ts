@@ -96,7 +96,7 @@ describe("control characters and unpaired surrogates in ops input", () => {
     });
   });
 
-  it("bounds the free-form strings that had no limit: email, allowed model names and their count", async () => {
+  it("bounds what had no limit: email, allowed model names and their count, a key's expiry (future, before 10000)", async () => {
     const email = `${"a".repeat(250)}@example.com`;
     expect(await failure(ops().accounts.create.mutate({ email }))).toMatchObject({ code: "BAD_REQUEST", param: "email" });
     const tooLongModel = ["m".repeat(257)];
@@ -104,6 +104,12 @@ describe("control characters and unpaired surrogates in ops input", () => {
       code: "BAD_REQUEST",
       param: "allowedModels.0",
     });
+    for (const expiresAt of ["+010000-01-01T00:00:00.000Z", "2001-01-01T00:00:00.000Z"]) {
+      expect(await failure(ops().keys.create.mutate({ accountId: "acct_x", name: "k", expiresAt: new Date(expiresAt) })), expiresAt).toMatchObject({
+        code: "BAD_REQUEST",
+        param: "expiresAt",
+      });
+    }
     const tooMany = Array.from({ length: 101 }, (_, i) => `model-${i}`);
     expect(await failure(ops().keys.create.mutate({ accountId: "acct_x", name: "k", allowedModels: tooMany }))).toMatchObject({
       code: "BAD_REQUEST",

@@ -5,7 +5,8 @@ import {
   MAX_CONTENT_PARTS_PER_REQUEST,
 } from "../../src/domain/inference/content-parts.js";
 import { DomainError } from "../../src/domain/errors.js";
-import { fieldNestedTooDeep, MAX_JSON_DEPTH, parseInput } from "../../src/rest/request-input.js";
+import { fieldNestedTooDeep, MAX_JSON_DEPTH } from "../../src/domain/json-depth.js";
+import { parseInput } from "../../src/rest/request-input.js";
 import {
   chatCompletionRequest,
   MAX_IDENTIFIER_LENGTH,
