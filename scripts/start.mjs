@@ -17,7 +17,8 @@ const newest = Math.max(
 );
 if (!existsSync(marker) || statSync(marker).mtimeMs < newest) {
   console.error("Installing dependencies (first start)…");
-  const install = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: root, stdio: "inherit" });
+  // npm's own output goes to stderr too: stdout carries only the server's JSON log.
+  const install = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: root, stdio: ["inherit", 2, 2] });
   if (install.status !== 0) process.exit(install.status ?? 1);
 }
 

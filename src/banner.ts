@@ -1,20 +1,92 @@
 import type { Config } from "./config.js";
+import type { UpstreamConfig } from "./domain/inference/model-table.js";
 import type { Account } from "./domain/schema/index.js";
 
-const usesDemo = (config: Config) => config.models.models.some((m) => m.upstreams.some((u) => u.provider === "demo"));
+// Hosts only: URLs in the config may carry passwords, and the banner goes to terminals and log collectors.
+const hostOf = (url: string) => new URL(url).host;
 
-/** What a person starting the platform needs to see, on stdout, once. */
+const upstreamLabel = (upstream: UpstreamConfig) =>
+  upstream.provider === "demo"
+    ? "DEMO provider (built in, answers without a real model)"
+    : `${upstream.provider} ${hostOf(upstream.baseUrl)} (model ${upstream.model})`;
+
+function modelLines(config: Config): string[] {
+  const heading = config.modelsSource
+    ? `  models, from ${config.modelsSource}:`
+    : "  models: the built-in demo table; set SENTX_MODELS_FILE to connect real ones:";
+  return [
+    heading,
+    ...config.models.models.map(
+      (model) =>
+        `    ${model.id}${model.id === config.models.defaultModel ? " (default)" : ""} → ${model.upstreams.map(upstreamLabel).join(", then ")}`,
+    ),
+  ];
+}
+
+const databaseLine = ({ database }: Config) =>
+  database.kind === "pglite"
+    ? `  database: embedded PGlite in ${database.dataDir}`
+    : `  database: PostgreSQL at ${database.address}`;
+
+const redisLine = ({ redis, redisDownPolicy }: Config) =>
+  redis
+    ? `  redis: ${hostOf(redis.url)} (prefix ${redis.prefix}, ${redisDownPolicy} while unreachable)`
+    : "  redis: none; rate limits and jobs run in this process (one instance only)";
+
+function scannerLines({ files: { scanning } }: Config, scannerAnswers: boolean | null): string[] {
+  switch (scanning.mode) {
+    case "off":
+      return [
+        "",
+        "  !!! WARNING: FILE_SCANNING=off — uploaded files are stored WITHOUT a virus scan. Never run a public service like this. !!!",
+        "",
+      ];
+    case "required":
+      return [
+        scannerAnswers
+          ? `  virus scanner: clamd at ${scanning.clamdUrl}`
+          : `  virus scanner: clamd at ${scanning.clamdUrl} is NOT answering — uploads are refused (503) until it does (or set FILE_SCANNING=off, at your own risk)`,
+      ];
+    case "when-answering":
+      return scannerAnswers
+        ? [`  virus scanner: clamd at ${scanning.clamdUrl} (FILE_SCANNING=auto: should it stop answering, uploads are stored unscanned)`]
+        : [
+            "",
+            `  !!! WARNING: no virus scanner answers at ${scanning.clamdUrl} — uploads are stored WITHOUT a virus scan, marked scan_status "unscanned", until clamd runs there. !!!`,
+            "  Fine on your own machine; before serving anyone else, run clamd (see README) or set CLAMD_URL.",
+            "",
+          ];
+  }
+}
+
+function firstRunLines(baseUrl: string, model: string, { account, key }: { account: Account; key: string }): string[] {
+  const dollars = (account.balanceCents / 100).toFixed(2);
+  return [
+    "",
+    `First start: created account ${account.id} (${account.email}) with $${dollars} of credits and this API key.`,
+    "It is shown only now; keep it somewhere safe:",
+    "",
+    `  ${key}`,
+    "",
+    "Try it:",
+    "",
+    `  curl ${baseUrl}/v1/chat/completions \\`,
+    `    -H "Authorization: Bearer ${key}" \\`,
+    `    -H "Content-Type: application/json" \\`,
+    `    -d '{"model":${JSON.stringify(model)},"messages":[{"role":"user","content":"Hello!"}]}'`,
+  ];
+}
+
+/** What a person starting the platform needs to see, once, on stderr: stdout carries only the JSON log. */
 export function printBanner({
   config,
   baseUrl,
   firstRun,
-  driver,
   scannerAnswers,
 }: {
   config: Config;
   baseUrl: string;
   firstRun: { account: Account; key: string } | null;
-  driver: "postgres" | "pglite";
   /** null when scanning is off. */
   scannerAnswers: boolean | null;
 }): void {
@@ -22,41 +94,14 @@ export function printBanner({
     "",
     `SentX is running at ${baseUrl}`,
     `  OpenAI-compatible API: ${baseUrl}/v1`,
-    `  database: ${driver === "pglite" ? `embedded PGlite in ${config.database.kind === "pglite" ? config.database.dataDir : "?"}` : "PostgreSQL"}`,
+    databaseLine(config),
+    redisLine(config),
+    ...scannerLines(config, scannerAnswers),
+    ...modelLines(config),
+    ...(firstRun ? firstRunLines(baseUrl, config.models.defaultModel, firstRun) : []),
+    "",
+    `Ops CLI: npm run ops -- accounts.create '{"email":"you@example.com","initialCreditsCents":500}'`,
+    "",
   ];
-  if (config.files.clamdUrl === null) {
-    lines.push(
-      "",
-      "  !!! WARNING: FILE_SCANNING=off — uploaded files are stored WITHOUT a virus scan. Never run a public service like this. !!!",
-      "",
-    );
-  } else {
-    lines.push(
-      scannerAnswers
-        ? `  virus scanner: clamd at ${config.files.clamdUrl}`
-        : `  virus scanner: clamd at ${config.files.clamdUrl} is NOT answering — uploads are refused (503) until it does (or set FILE_SCANNING=off, at your own risk)`,
-    );
-  }
-  if (usesDemo(config)) {
-    lines.push("  models: DEMO provider (built in, answers without a real model; configure SENTX_MODELS_FILE to connect one)");
-  }
-  if (firstRun) {
-    const dollars = (firstRun.account.balanceCents / 100).toFixed(2);
-    lines.push(
-      "",
-      `First start: created account ${firstRun.account.email} with $${dollars} of credits and this API key.`,
-      "It is shown only now; keep it somewhere safe:",
-      "",
-      `  ${firstRun.key}`,
-      "",
-      "Try it:",
-      "",
-      `  curl ${baseUrl}/v1/chat/completions \\`,
-      `    -H "Authorization: Bearer ${firstRun.key}" \\`,
-      `    -H "Content-Type: application/json" \\`,
-      `    -d '{"model":"sentx-v1","messages":[{"role":"user","content":"Hello!"}]}'`,
-    );
-  }
-  lines.push("", `Ops CLI: npm run ops -- accounts.create '{"email":"you@example.com","initialCreditsCents":500}'`, "");
-  process.stdout.write(`${lines.join("\n")}\n`);
+  process.stderr.write(`${lines.join("\n")}\n`);
 }

@@ -2,9 +2,11 @@ import { availableParallelism } from "node:os";
 import { Hono } from "hono";
 import type { Config } from "./config.js";
 import { createAccounts } from "./domain/accounts.js";
+import { createAudit } from "./domain/audit.js";
 import { createApiKeyAuth } from "./domain/auth.js";
 import { createBilling } from "./domain/billing.js";
 import { createCallerCache } from "./domain/caller-cache.js";
+import { createCredits } from "./domain/credits.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { DomainError } from "./domain/errors.js";
 import { createChatService } from "./domain/inference/chat.js";
@@ -12,15 +14,18 @@ import { createModelCatalog, type ModelConfig } from "./domain/inference/model-t
 import type { ChatProvider } from "./domain/inference/provider.js";
 import { createChatProvider } from "./domain/inference/providers/index.js";
 import { createFiles } from "./domain/files/files.js";
+import { createIdentityDirectory } from "./domain/identity-directory.js";
 import { createKeyUsageRecorder } from "./domain/key-usage.js";
 import { createKeys } from "./domain/keys.js";
 import { createLedger } from "./domain/ledger.js";
 import { createAuthFailureLimits } from "./domain/limits/auth-failure-limits.js";
 import { createRequestLimits } from "./domain/limits/request-limits.js";
 import type { Logger } from "./domain/logger.js";
+import { createRequestHistory } from "./domain/request-history.js";
 import { createRequestLog } from "./domain/request-log.js";
 import { createUnknownKeyCache } from "./domain/unknown-key-cache.js";
 import { createInProcessScheduler } from "./domain/jobs/in-process-scheduler.js";
+import { createJobOperations } from "./domain/jobs/job-monitor.js";
 import { fileRetentionJob } from "./domain/jobs/file-retention.js";
 import { settleAbandonedHoldsJob } from "./domain/jobs/settle-abandoned-holds.js";
 import { createCheckpoints } from "./domain/metering/checkpoints.js";
@@ -30,15 +35,19 @@ import { openCoordination } from "./infra/coordination.js";
 import { type Database, openPglite, openPostgres, pingDatabase } from "./infra/db.js";
 import { createClamdScanner } from "./infra/clamd-scanner.js";
 import { createLocalBlobStore } from "./infra/local-blob-store.js";
-import { createLogger } from "./infra/logger.js";
+import { accessLineLogger, createLogger } from "./infra/logger.js";
+import { createMetrics } from "./infra/metrics.js";
 import { createQueueScheduler } from "./infra/queue-scheduler.js";
-import { ensureOpsToken } from "./infra/ops-token.js";
+import { resolveOpsTokens } from "./infra/ops-token.js";
 import { createUpstreamHttp } from "./infra/upstream-http.js";
+import { accessLog } from "./rest/access-log.js";
 import { createOpenAIFacade } from "./rest/app.js";
-import { clientAddress } from "./rest/client-address.js";
+import { clientAddress, type ClientAddressVariables } from "./rest/client-address.js";
 import { createErrorHandler, renderError } from "./rest/errors.js";
 import { healthRoutes } from "./rest/health.js";
+import { metricsEndpoint, opsTokenRequired } from "./rest/metrics-endpoint.js";
 import { requestId } from "./rest/request-id.js";
+import { isOpsToken } from "./trpc/context.js";
 import { createOpsHandler } from "./trpc/handler.js";
 
 export interface PlatformOverrides {
@@ -65,6 +74,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     (config.database.kind === "postgres" ? await openPostgres(config.database.url) : await openPglite(config.database.dataDir));
   const { db } = database;
 
+  const metrics = createMetrics();
   const coordination = openCoordination(config.redis, logger);
   const { bus } = coordination;
 
@@ -90,11 +100,18 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   });
   const requestLog = createRequestLog({ db });
   const blobStore = createLocalBlobStore({ root: config.files.dir });
-  const scanner = config.files.clamdUrl ? createClamdScanner({ url: config.files.clamdUrl }) : null;
-  // Health checks must answer quickly even when clamd hangs; scans may take their time.
-  const scannerProbe = config.files.clamdUrl ? createClamdScanner({ url: config.files.clamdUrl, timeoutMs: 2_000 }) : null;
+  const { scanning } = config.files;
+  const scanner = scanning.mode === "off" ? null : createClamdScanner({ url: scanning.clamdUrl });
   if (!scanner) logger.warn({}, "FILE_SCANNING=off: uploaded files are stored WITHOUT a virus scan");
-  const files = createFiles({ db, clock, blobStore, scanner, maxConcurrentExtractions: Math.max(1, availableParallelism()) });
+  const files = createFiles({
+    db,
+    clock,
+    blobStore,
+    scanner,
+    storeUnscannedWhileScannerDown: scanning.mode === "when-answering",
+    logger,
+    maxConcurrentExtractions: Math.max(1, availableParallelism()),
+  });
   const catalog = createModelCatalog(config.models);
 
   const http = createUpstreamHttp();
@@ -102,13 +119,15 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const providerFor = (model: ModelConfig): ChatProvider => {
     let provider = providers.get(model.id);
     if (!provider) {
-      provider = createChatProvider(model, { http, maxAttempts: config.upstreamMaxAttempts });
+      provider = createChatProvider(model, { http, maxAttempts: config.upstreamMaxAttempts, logger, metrics });
       providers.set(model.id, provider);
     }
     return provider;
   };
   const checkpoints = createCheckpoints({ billing, everyMs: config.holdCheckpointSeconds * 1000, logger });
-  const metering = createMetering({ billing, requestLog, limits, checkpoints, clock, logger });
+  const metering = createMetering({ billing, requestLog, limits, checkpoints, clock, logger, metrics });
+  metrics.gauge("sentx_active_streams", "Streamed answers in progress.", () => metering.activeStreams);
+  metrics.gauge("sentx_holds_outstanding", "Credit holds this instance reserved and has not yet settled or released.", () => metering.holdsOutstanding);
   const chat = createChatService({ catalog, providerFor, metering, files, clock, safetyPrompt: config.safetyPrompt });
 
   // Jobs about this process's own state run here; jobs about shared state run once per interval across instances.
@@ -125,23 +144,61 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   });
   localJobs.schedule({ name: "flush-key-usage", everyMs: KEY_USAGE_FLUSH_MS, run: keyUsage.flush });
 
-  const opsToken = config.opsToken ?? ensureOpsToken(config.dataDir);
-  const ops = createOpsHandler({ services: { db, accounts, keys, ledger }, opsToken, logger, authFailures });
+  const jobs = createJobOperations(sharedJobs === localJobs ? [localJobs] : [sharedJobs, localJobs]);
+  // The counts the ops API shows; a queue that does not answer leaves its series out, not the whole scrape.
+  metrics.gauge("sentx_queue_jobs", "Jobs in each queue by state, as its runner counts them.", async () =>
+    (await jobs.stats().catch(() => [])).flatMap(({ queue, counts }) =>
+      Object.entries(counts).map(([state, value]) => ({ labels: { queue, state }, value })),
+    ),
+  );
+  const opsTokens = resolveOpsTokens(config);
+  const ops = createOpsHandler({
+    services: {
+      db,
+      accounts,
+      keys,
+      ledger,
+      files,
+      credits: createCredits({ db, ledger }),
+      requests: createRequestHistory({ db }),
+      identities: createIdentityDirectory({ db }),
+      jobs,
+      audit: createAudit({ db, clock }),
+    },
+    opsTokens,
+    logger,
+    authFailures,
+  });
   const graphql = createDashboardGraphQL({ dashboardOrigins: config.dashboardOrigins, logger });
 
   let draining = false;
   let requestsInFlight = 0;
-  const app = new Hono()
-    .use(async (_c, next) => {
-      requestsInFlight++;
-      try {
-        await next();
-      } finally {
-        requestsInFlight--;
-      }
-    })
-    .use(requestId(() => clock.now()))
-    .use(clientAddress(config.trustedProxyHops))
+  const accessLines = accessLog({ logger: accessLineLogger(logger), metrics });
+  /** A listener's app: each request counted for the drain, identified, logged and measured; errors in the SPEC 8 shape. */
+  const listenerApp = () => {
+    const app = new Hono()
+      .use(async (_c, next) => {
+        requestsInFlight++;
+        try {
+          await next();
+        } finally {
+          requestsInFlight--;
+        }
+      })
+      .use(requestId(() => clock.now()))
+      .use(clientAddress(config.trustedProxyHops))
+      .use(accessLines);
+    app.onError(createErrorHandler(logger));
+    app.notFound((c) => renderError(c, new DomainError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
+    return app;
+  };
+  const opsAndMetrics = ({ metricsNeedToken }: { metricsNeedToken: boolean }) => {
+    const routes = new Hono<{ Variables: ClientAddressVariables }>();
+    if (metricsNeedToken) routes.use("/metrics", opsTokenRequired((authorization) => isOpsToken(authorization ?? null, opsTokens), authFailures));
+    return routes.get("/metrics", metricsEndpoint(metrics)).all("/trpc/*", (c) => ops(c.req.raw, c.get("clientAddress")));
+  };
+
+  const app = listenerApp()
     .route(
       "/",
       healthRoutes({
@@ -149,20 +206,22 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
         pingDatabase: () => pingDatabase(db),
         coordination,
         redisDownPolicy: config.redisDownPolicy,
-        scanner: scannerProbe,
+        scanner,
       }),
     )
     .route("/v1", createOpenAIFacade({ auth, chat, catalog, limits, files, clock, maxBodyBytes: config.maxBodyBytes }))
-    .all("/trpc/*", (c) => ops(c.req.raw, c.get("clientAddress")))
     .all("/graphql", (c) => graphql.fetch(c.req.raw));
-  app.onError(createErrorHandler(logger));
-  app.notFound((c) => renderError(c, new DomainError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
+  // With ADMIN_PORT the ops API and /metrics get a listener of their own, private by where it binds, so
+  // /metrics is open there; without it they share the public port, and /metrics wants the ops token.
+  const admin = config.admin && { ...config.admin, fetch: listenerApp().route("/", opsAndMetrics({ metricsNeedToken: false })).fetch };
+  if (!admin) app.route("/", opsAndMetrics({ metricsNeedToken: true }));
 
   return {
     fetch: app.fetch,
-    services: { db, accounts, keys, ledger, billing, chat, catalog, files, scannerProbe },
+    /** The admin listener's host, port and app; null without ADMIN_PORT. */
+    admin,
+    services: { db, accounts, keys, ledger, billing, chat, catalog, files },
     database,
-    opsToken,
     logger,
     /**
      * SIGTERM (SPEC 13): lets requests in flight (uploads, streams, anything)

@@ -1,11 +1,14 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Clock } from "./clock.js";
-import type { Db, DbOrTx } from "./db.js";
+import type { Db } from "./db.js";
 import { DomainError } from "./errors.js";
 import { newId } from "./ids.js";
 import type { InvalidationBus } from "./invalidation.js";
+import { newestFirstPage, type Page, type PageRequest } from "./keyset-page.js";
 import type { Ledger } from "./ledger.js";
+import { equalsIfGiven } from "./list-filters.js";
 import { type Account, type AccountLimits, type AccountStatus, accounts } from "./schema/index.js";
+import { inScope, type TxScope } from "./tx-scope.js";
 
 export interface CreateAccountInput {
   email: string;
@@ -17,6 +20,13 @@ export interface CreateAccountInput {
 
 const isUniqueViolation = (error: unknown): boolean =>
   (error as { code?: string })?.code === "23505" || (error as { cause?: { code?: string } })?.cause?.code === "23505";
+
+export interface ListAccountsQuery extends PageRequest {
+  status?: AccountStatus | undefined;
+  plan?: string | undefined;
+}
+
+const newestFirst = { table: accounts, at: accounts.createdAt, id: accounts.id };
 
 export interface AccountsDeps {
   db: Db;
@@ -32,36 +42,41 @@ export function createAccounts({ db, clock, ledger, bus }: AccountsDeps) {
     return account;
   }
 
-  async function update(tx: DbOrTx, accountId: string, changes: Partial<Pick<Account, "status" | "limits">>): Promise<Account> {
-    const [account] = await tx
+  /** Changes the account in the scope's transaction; every instance's cached copy is dropped once that commits. */
+  async function update(scope: TxScope, accountId: string, changes: Partial<Pick<Account, "status" | "plan" | "limits">>): Promise<Account> {
+    const [account] = await scope.tx
       .update(accounts)
       .set({ ...changes, updatedAt: clock.now() })
       .where(eq(accounts.id, accountId))
       .returning();
     if (!account) throw new DomainError("not_found", `No account ${accountId}.`);
+    // After the commit, not before, or a cache could refill with the old row.
+    scope.afterCommit(() => bus.publish({ kind: "account", accountId }));
     return account;
   }
 
-  /** Every instance's cached copy is stale once a change commits (not before, or a cache could refill with the old row). */
-  async function announce(account: Account): Promise<Account> {
-    await bus.publish({ kind: "account", accountId: account.id });
-    return account;
-  }
+  const change = (accountId: string, changes: Partial<Pick<Account, "status" | "plan">>, scope?: TxScope): Promise<Account> =>
+    inScope(db, scope, (scope) => update(scope, accountId, changes));
 
   return {
     get,
 
-    async findByEmail(email: string): Promise<Account | null> {
+    async findByEmail(email: string): Promise<Account> {
       const [account] = await db.select().from(accounts).where(eq(accounts.email, email.toLowerCase()));
-      return account ?? null;
+      if (!account) throw new DomainError("not_found", `No account with email ${email}.`, "email");
+      return account;
+    },
+
+    list(query: ListAccountsQuery): Promise<Page<Account>> {
+      return newestFirstPage(db, newestFirst, and(equalsIfGiven(accounts.status, query.status), equalsIfGiven(accounts.plan, query.plan)), query);
     },
 
     /** Creates the account and, in the same transaction, credits its opening balance through the ledger. */
-    async create(input: CreateAccountInput): Promise<Account> {
+    async create(input: CreateAccountInput, scope?: TxScope): Promise<Account> {
       const id = newId.account();
       const email = input.email.toLowerCase();
       try {
-        return await db.transaction(async (tx) => {
+        return await inScope(db, scope, async ({ tx }) => {
           const now = clock.now();
           await tx.insert(accounts).values({
             id,
@@ -90,26 +105,26 @@ export function createAccounts({ db, clock, ledger, bus }: AccountsDeps) {
       }
     },
 
-    async setStatus(accountId: string, status: AccountStatus): Promise<Account> {
-      return announce(await update(db, accountId, { status }));
-    },
+    setStatus: (accountId: string, status: AccountStatus, scope?: TxScope): Promise<Account> => change(accountId, { status }, scope),
+
+    /** The plan decides weekly quotas (SPEC 10); like every account change it reaches every instance's cache. */
+    setPlan: (accountId: string, plan: string, scope?: TxScope): Promise<Account> => change(accountId, { plan }, scope),
 
     /**
      * Overrides some limits; a null field goes back to the platform default.
      * Applies to the next request on every instance, without a restart.
      */
-    async setLimits(accountId: string, changes: { [K in keyof AccountLimits]?: number | null }): Promise<Account> {
-      const account = await db.transaction(async (tx) => {
-        const [current] = await tx.select({ limits: accounts.limits }).from(accounts).where(eq(accounts.id, accountId)).for("update");
+    setLimits(accountId: string, changes: { [K in keyof AccountLimits]?: number | null }, scope?: TxScope): Promise<Account> {
+      return inScope(db, scope, async (scope) => {
+        const [current] = await scope.tx.select({ limits: accounts.limits }).from(accounts).where(eq(accounts.id, accountId)).for("update");
         if (!current) throw new DomainError("not_found", `No account ${accountId}.`);
         const limits: AccountLimits = { ...current.limits };
         for (const [name, value] of Object.entries(changes) as Array<[keyof AccountLimits, number | null | undefined]>) {
           if (value === null) delete limits[name];
           else if (value !== undefined) limits[name] = value;
         }
-        return update(tx, accountId, { limits });
+        return update(scope, accountId, { limits });
       });
-      return announce(account);
     },
 
     async count(): Promise<number> {

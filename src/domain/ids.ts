@@ -18,4 +18,5 @@ export const newId = {
   session: () => `sess_${randomBase62(20)}`,
   completion: () => `chatcmpl-${randomBase62(29)}`,
   lease: () => `lease_${randomBase62(20)}`,
+  auditEntry: () => `audit_${randomBase62(20)}`,
 };

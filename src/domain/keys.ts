@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
 import { and, count, eq, gt } from "drizzle-orm";
 import type { Clock } from "./clock.js";
-import type { Db } from "./db.js";
+import type { Db, DbOrTx } from "./db.js";
 import { DomainError } from "./errors.js";
 import type { InvalidationBus } from "./invalidation.js";
 import { newId, randomBase62 } from "./ids.js";
 import { effectiveLimits } from "./limits/defaults.js";
+import { equalsIfGiven } from "./list-filters.js";
 import { type Account, type ApiKey, accounts, apiKeys } from "./schema/index.js";
+import { inScope, type TxScope } from "./tx-scope.js";
 
 // SPEC 4: `sk-` then at least 32 random base62 characters. 48 gives ~285 bits.
 const KEY_RANDOM_LENGTH = 48;
@@ -30,13 +32,41 @@ export type ApiKeyView = Omit<ApiKey, "hash">;
 
 export const toKeyView = ({ hash: _hash, ...view }: ApiKey): ApiKeyView => view;
 
+/** The keys whose display prefix (`sk-` and 4 characters) is this, of one account or of all. */
+function withDisplayPrefix(db: DbOrTx, displayPrefix: string, accountId?: string): Promise<ApiKey[]> {
+  return db
+    .select()
+    .from(apiKeys)
+    .where(and(eq(apiKeys.displayPrefix, displayPrefix), equalsIfGiven(apiKeys.accountId, accountId)))
+    .orderBy(apiKeys.createdAt);
+}
+
 export function createKeys({ db, clock, bus }: { db: Db; clock: Clock; bus: InvalidationBus }) {
+  async function revoke(keyId: string, accountId?: string, scope?: TxScope): Promise<ApiKeyView> {
+    const where = and(eq(apiKeys.id, keyId), equalsIfGiven(apiKeys.accountId, accountId));
+    return inScope(db, scope, async ({ tx, afterCommit }) => {
+      const [row] = await tx
+        .update(apiKeys)
+        .set({ status: "revoked", revokedAt: clock.now() })
+        .where(and(where, eq(apiKeys.status, "active")))
+        .returning();
+      if (row) {
+        // SPEC 4: every instance stops accepting the key within a second, once the revocation has committed.
+        afterCommit(() => bus.publish({ kind: "key", keyId: row.id }));
+        return toKeyView(row);
+      }
+      const [existing] = await tx.select().from(apiKeys).where(where);
+      if (!existing) throw new DomainError("not_found", `No key ${keyId}.`);
+      return toKeyView(existing); // already revoked: revoking is idempotent
+    });
+  }
+
   return {
     /** Returns the full key: the only time it is ever available. */
-    async create(input: CreateKeyInput): Promise<{ key: string; apiKey: ApiKeyView }> {
+    async create(input: CreateKeyInput, scope?: TxScope): Promise<{ key: string; apiKey: ApiKeyView }> {
       const secret = `sk-${randomBase62(KEY_RANDOM_LENGTH)}`;
       const now = clock.now();
-      const row = await db.transaction(async (tx) => {
+      const row = await inScope(db, scope, async ({ tx }) => {
         // The account row lock serialises concurrent creations, so both caps are exact.
         const [account] = await tx.select().from(accounts).where(eq(accounts.id, input.accountId)).for("update");
         if (!account) throw new DomainError("not_found", `No account ${input.accountId}.`);
@@ -80,21 +110,27 @@ export function createKeys({ db, clock, bus }: { db: Db; clock: Clock; bus: Inva
       return { key: secret, apiKey: toKeyView(row) };
     },
 
-    async revoke(keyId: string, accountId?: string): Promise<ApiKeyView> {
-      const where = accountId ? and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)) : eq(apiKeys.id, keyId);
-      const [row] = await db
-        .update(apiKeys)
-        .set({ status: "revoked", revokedAt: clock.now() })
-        .where(and(where, eq(apiKeys.status, "active")))
-        .returning();
-      if (row) {
-        // SPEC 4: every instance stops accepting the key within a second.
-        await bus.publish({ kind: "key", keyId: row.id });
-        return toKeyView(row);
-      }
-      const [existing] = await db.select().from(apiKeys).where(where);
-      if (!existing) throw new DomainError("not_found", `No key ${keyId}.`);
-      return toKeyView(existing); // already revoked: revoking is idempotent
+    revoke,
+
+    /**
+     * Revokes the one key with this display prefix, as a leaked key is often
+     * reported. Display prefixes are short and may repeat: more than one
+     * match is refused, naming the keys, so the caller revokes by id.
+     */
+    revokeByDisplayPrefix(displayPrefix: string, accountId?: string, scope?: TxScope): Promise<ApiKeyView> {
+      return inScope(db, scope, async (scope) => {
+        const matches = await withDisplayPrefix(scope.tx, displayPrefix, accountId);
+        if (matches.length === 0) throw new DomainError("not_found", `No key with display prefix ${displayPrefix}.`, "displayPrefix");
+        if (matches.length > 1) {
+          const ids = matches.map((key) => key.id).join(", ");
+          throw new DomainError("conflict", `${matches.length} keys have display prefix ${displayPrefix} (${ids}); revoke one by keyId.`, "displayPrefix");
+        }
+        return revoke(matches[0]!.id, accountId, scope);
+      });
+    },
+
+    async findByDisplayPrefix(displayPrefix: string, accountId?: string): Promise<ApiKeyView[]> {
+      return (await withDisplayPrefix(db, displayPrefix, accountId)).map(toKeyView);
     },
 
     async list(accountId: string): Promise<ApiKeyView[]> {

@@ -4,6 +4,7 @@ import type { Clock } from "./clock.js";
 import type { DbOrTx, Tx } from "./db.js";
 import { DomainError } from "./errors.js";
 import { newId } from "./ids.js";
+import { equalsIfGiven } from "./list-filters.js";
 import { accounts, type LedgerEntry, type LedgerEntryKind, ledgerEntries } from "./schema/index.js";
 
 // SPEC 5: the append-only ledger. It and closing a hold (hold-settlement.ts)
@@ -140,16 +141,22 @@ export function createLedger({ clock }: { clock: Clock }) {
   }
 
   /**
-   * SPEC 5's ops check: every account whose cached balance differs from the
-   * sum of its entries. One statement, so it reads one snapshot and a
-   * concurrent post (entry + balance commit together) never shows as a mismatch.
+   * SPEC 5's ops check: every account (or the one given) whose cached balance
+   * differs from the sum of its entries. One statement, so it reads one
+   * snapshot and a concurrent post (entry + balance commit together) never
+   * shows as a mismatch.
    */
-  async function verify(db: DbOrTx): Promise<LedgerMismatch[]> {
+  async function verify(db: DbOrTx, accountId?: string): Promise<LedgerMismatch[]> {
+    if (accountId !== undefined) {
+      const [account] = await db.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId));
+      if (!account) throw new DomainError("not_found", `No account ${accountId}.`, "accountId");
+    }
     const ledgerSum = sql<string>`coalesce(sum(${ledgerEntries.amountCents}), 0)`;
     const rows = await db
       .select({ accountId: accounts.id, balanceCents: accounts.balanceCents, ledgerSumCents: ledgerSum })
       .from(accounts)
       .leftJoin(ledgerEntries, eq(ledgerEntries.accountId, accounts.id))
+      .where(equalsIfGiven(accounts.id, accountId))
       .groupBy(accounts.id)
       .having(sql`${accounts.balanceCents} <> ${ledgerSum}`)
       .orderBy(accounts.id);

@@ -12,6 +12,11 @@ export interface ClamdScannerOptions {
   url: string;
   /** The whole exchange, from connecting to the verdict (default 30 s). */
   timeoutMs?: number;
+  /**
+   * A ping's deadline (default 2 s, or timeoutMs if shorter): readiness checks,
+   * and uploads asking whether to scan at all, must not wait on a hung clamd.
+   */
+  pingTimeoutMs?: number;
   /** Largest INSTREAM chunk sent (default 64 KiB). */
   chunkBytes?: number;
 }
@@ -28,6 +33,7 @@ const MAX_REPLY_BYTES = 4096;
 export function createClamdScanner(options: ClamdScannerOptions): VirusScanner {
   const endpoint = parseClamdUrl(options.url);
   const timeoutMs = positiveInteger("timeoutMs", options.timeoutMs ?? 30_000);
+  const pingTimeoutMs = positiveInteger("pingTimeoutMs", options.pingTimeoutMs ?? Math.min(timeoutMs, 2_000));
   const chunkBytes = positiveInteger("chunkBytes", options.chunkBytes ?? 64 * 1024);
   return {
     async scan(source, signal) {
@@ -36,7 +42,7 @@ export function createClamdScanner(options: ClamdScannerOptions): VirusScanner {
     },
     async ping() {
       try {
-        return (await converse(endpoint, timeoutMs, undefined, (socket, over) => write(socket, over, PING))) === "PONG";
+        return (await converse(endpoint, pingTimeoutMs, undefined, (socket, over) => write(socket, over, PING))) === "PONG";
       } catch {
         return false;
       }

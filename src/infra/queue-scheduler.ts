@@ -1,4 +1,6 @@
-import { Queue, Worker } from "bullmq";
+import { type Job, Queue, Worker } from "bullmq";
+import { DomainError } from "../domain/errors.js";
+import type { FailedJobRun, JobMonitor } from "../domain/jobs/job-monitor.js";
 import type { JobScheduler, RecurringJob } from "../domain/jobs/recurring-job.js";
 import type { Logger } from "../domain/logger.js";
 import { closeRedis, connectRedis } from "./redis.js";
@@ -7,13 +9,40 @@ const QUEUE = "recurring";
 // Enough finished runs to look into a recent failure; older ones are dropped.
 const KEEP_FINISHED = { count: 50 };
 const REGISTER_RETRY_MS = 5_000;
+// The queue's connection waits for Redis forever (redis.ts); an ops call must not.
+const OPS_ANSWER_MS = 5_000;
+
+/** `pending`, or a 503 once Redis has not answered for OPS_ANSWER_MS. */
+async function answeredInTime<T>(pending: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new DomainError("service_unavailable", `The job queue (Redis) did not answer within ${OPS_ANSWER_MS / 1_000} s.`)),
+      OPS_ANSWER_MS,
+    );
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const failedRun = (job: Job): FailedJobRun => ({
+  queue: QUEUE,
+  id: job.id!,
+  job: job.name,
+  reason: job.failedReason,
+  failedAt: job.finishedOn ? new Date(job.finishedOn) : null,
+  attemptsMade: job.attemptsMade,
+});
 
 /**
  * Recurring jobs as BullMQ job schedulers: every instance registers the same
  * schedulers (an upsert, so never twice) and runs a worker, and each
  * occurrence is run by exactly one of them.
  */
-export function createQueueScheduler({ url, prefix, logger }: { url: string; prefix: string; logger: Logger }): JobScheduler {
+export function createQueueScheduler({ url, prefix, logger }: { url: string; prefix: string; logger: Logger }): JobScheduler & JobMonitor {
   const connection = connectRedis(url, "queue", logger);
   const queue = new Queue(QUEUE, { connection, prefix: `${prefix}bull` });
   const jobs = new Map<string, RecurringJob>();
@@ -31,7 +60,17 @@ export function createQueueScheduler({ url, prefix, logger }: { url: string; pre
   worker.on("error", (error) => logger.warn({ err: error }, "job worker problem; retrying"));
   queue.on("error", (error) => logger.warn({ err: error }, "job queue problem; retrying"));
 
+  /** The failed runs to retry: the one named (which must have failed), or all the queue keeps. */
+  async function failedRuns(runId: string | undefined): Promise<Job[]> {
+    if (runId === undefined) return answeredInTime(queue.getFailed());
+    const job = await answeredInTime(queue.getJob(runId));
+    if (!job || !(await answeredInTime(job.isFailed()))) throw new DomainError("not_found", `No failed run ${runId} in ${QUEUE}.`, "id");
+    return [job];
+  }
+
   return {
+    queue: QUEUE,
+
     schedule(job) {
       if (jobs.has(job.name)) throw new Error(`A job named ${job.name} is already scheduled.`);
       jobs.set(job.name, job);
@@ -44,6 +83,21 @@ export function createQueueScheduler({ url, prefix, logger }: { url: string; pre
             if (!stopped) setTimeout(register, REGISTER_RETRY_MS).unref();
           });
       void register();
+    },
+
+    async health() {
+      return { queue: QUEUE, runner: "bullmq", counts: await answeredInTime(queue.getJobCounts()) };
+    },
+
+    async failed(limit) {
+      return (await answeredInTime(queue.getFailed(0, limit - 1))).map(failedRun);
+    },
+
+    async retry(runId) {
+      const runs = await failedRuns(runId);
+      // Back to waiting: the next free worker of any instance runs it.
+      for (const run of runs) await answeredInTime(run.retry("failed"));
+      return runs.map((run) => run.id!);
     },
 
     async stop() {

@@ -1,26 +1,50 @@
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { Accounts } from "../domain/accounts.js";
+import type { Audit } from "../domain/audit.js";
+import type { Credits } from "../domain/credits.js";
 import type { Db } from "../domain/db.js";
+import type { Files } from "../domain/files/files.js";
+import type { IdentityDirectory } from "../domain/identity-directory.js";
+import type { JobOperations } from "../domain/jobs/job-monitor.js";
 import type { Keys } from "../domain/keys.js";
 import type { Ledger } from "../domain/ledger.js";
+import type { RequestHistory } from "../domain/request-history.js";
+import type { NamedOpsToken } from "../infra/ops-token.js";
 
 export interface OpsServices {
   db: Db;
   accounts: Accounts;
   keys: Keys;
   ledger: Ledger;
+  credits: Credits;
+  files: Files;
+  requests: RequestHistory;
+  identities: IdentityDirectory;
+  jobs: JobOperations;
+  audit: Audit;
 }
 
 export interface OpsContext {
   services: OpsServices;
-  authorized: boolean;
+  /** The name of the ops token presented; null when none matched. */
+  actor: string | null;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
-/** Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
-export function isOpsToken(authorization: string | null, opsToken: string): boolean {
-  const presented = Buffer.from(BEARER.exec(authorization ?? "")?.[1] ?? "");
-  const expected = Buffer.from(opsToken);
-  return presented.length === expected.length && timingSafeEqual(presented, expected);
+const digest = (text: string) => createHash("sha256").update(text).digest();
+
+/**
+ * The name of the ops token presented, or null. Every token is compared, in
+ * constant time and as digests, so neither timings nor lengths tell an attacker
+ * how close a guess came or which token it neared.
+ */
+export function opsTokenHolder(authorization: string | null, tokens: NamedOpsToken[]): string | null {
+  const presented = digest(BEARER.exec(authorization ?? "")?.[1] ?? "");
+  let holder: string | null = null;
+  for (const { name, token } of tokens) if (timingSafeEqual(presented, digest(token))) holder = name;
+  return holder;
 }
+
+/** For what any ops token opens (/metrics), whoever holds it. */
+export const isOpsToken = (authorization: string | null, tokens: NamedOpsToken[]): boolean => opsTokenHolder(authorization, tokens) !== null;

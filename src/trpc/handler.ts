@@ -3,27 +3,28 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { RetryLaterError } from "../domain/errors.js";
 import type { AuthFailureLimits } from "../domain/limits/auth-failure-limits.js";
 import type { Logger } from "../domain/logger.js";
-import { isOpsToken, type OpsServices } from "./context.js";
+import type { NamedOpsToken } from "../infra/ops-token.js";
+import { type OpsServices, opsTokenHolder } from "./context.js";
 import { opsRouter } from "./router.js";
 
 export const OPS_ENDPOINT = "/trpc";
 
 export interface OpsHandlerDeps {
   services: OpsServices;
-  opsToken: string;
+  opsTokens: NamedOpsToken[];
   logger: Logger;
   authFailures: AuthFailureLimits;
 }
 
 /** The ops API as a fetch handler, to be mounted at /trpc. */
-export function createOpsHandler({ services, opsToken, logger, authFailures }: OpsHandlerDeps) {
-  /** Whether the caller holds the ops token; an address that keeps presenting wrong ones is refused (429) first. */
-  async function authorize(request: Request, clientAddress: string): Promise<boolean> {
+export function createOpsHandler({ services, opsTokens, logger, authFailures }: OpsHandlerDeps) {
+  /** The name of the ops token the caller holds, or null; an address that keeps presenting wrong ones is refused (429) first. */
+  async function authorize(request: Request, clientAddress: string): Promise<string | null> {
     try {
       authFailures.refuseIfOverLimit(clientAddress);
-      const authorized = isOpsToken(request.headers.get("authorization"), opsToken);
-      if (!authorized) await authFailures.countFailure(clientAddress);
-      return authorized;
+      const actor = opsTokenHolder(request.headers.get("authorization"), opsTokens);
+      if (actor === null) await authFailures.countFailure(clientAddress);
+      return actor;
     } catch (error) {
       if (!(error instanceof RetryLaterError)) throw error;
       throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: error.message, cause: error });
@@ -35,7 +36,7 @@ export function createOpsHandler({ services, opsToken, logger, authFailures }: O
       endpoint: OPS_ENDPOINT,
       req: request,
       router: opsRouter,
-      createContext: async () => ({ services, authorized: await authorize(request, clientAddress) }),
+      createContext: async () => ({ services, actor: await authorize(request, clientAddress) }),
       responseMeta: ({ errors }) => {
         const wait = errors.map((error) => error.cause).find((cause) => cause instanceof RetryLaterError);
         // As on REST (SPEC 6): whole seconds, at least 1.

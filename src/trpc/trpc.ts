@@ -65,8 +65,8 @@ const mapDomainErrors = t.middleware(async ({ next }) => {
 });
 
 const requireOpsToken = t.middleware(({ ctx, next }) => {
-  if (!ctx.authorized) throw new TRPCError({ code: "UNAUTHORIZED", message: "A valid ops token is required." });
-  return next();
+  if (ctx.actor === null) throw new TRPCError({ code: "UNAUTHORIZED", message: "A valid ops token is required." });
+  return next({ ctx: { actor: ctx.actor } });
 });
 
 // Every string of every input, before its schema (see text-rules): what PostgreSQL
@@ -83,3 +83,23 @@ const refuseForbiddenCharactersInInput = t.middleware(async ({ getRawInput, next
 
 export const router = t.router;
 export const opsProcedure = t.procedure.use(mapDomainErrors).use(requireOpsToken).use(refuseForbiddenCharactersInInput);
+
+/**
+ * SPEC 12: a mutation runs in one transaction with its audit row (actor,
+ * procedure, input and result, secrets redacted). Its handler passes
+ * `ctx.scope` to the domain verb, so the change commits with the row or not
+ * at all. A mutation that fails rolls back and leaves no row (audit.ts says why).
+ */
+export const opsMutation = opsProcedure.use(async ({ ctx, path, getRawInput, next }) => {
+  const call = { actor: ctx.actor, procedure: path, input: await getRawInput() };
+  return ctx.services.audit.record(
+    call,
+    async (scope) => {
+      const result = await next({ ctx: { scope } });
+      // Thrown, not returned, so the transaction rolls back; the error reaches the client as it would have.
+      if (!result.ok) throw result.error;
+      return result;
+    },
+    (result) => result.data,
+  );
+});

@@ -3,9 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, describe, expect, it } from "vitest";
-import { startServerProcess } from "../support/server-process.js";
-
-const KEY_LINE = /^\s+(sk-[0-9A-Za-z]{32,})\s*$/m;
+import { firstRunKey, startServerProcess } from "../support/server-process.js";
 
 describe("embedded first run (SPEC 13)", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "sentx-embedded-"));
@@ -15,10 +13,10 @@ describe("embedded first run (SPEC 13)", () => {
     const first = await startServerProcess({ DATA_DIR: dataDir });
     let key: string;
     try {
-      const banner = first.stdout();
+      const banner = first.stderr();
       expect(banner).toContain("DEMO provider");
       expect(banner).toContain("embedded PGlite");
-      key = KEY_LINE.exec(banner)?.[1] ?? "";
+      key = firstRunKey(banner) ?? "";
       expect(key).toMatch(/^sk-[0-9A-Za-z]{32,}$/);
       expect(banner).toContain(`curl ${first.url}/v1/chat/completions`);
 
@@ -43,8 +41,8 @@ describe("embedded first run (SPEC 13)", () => {
 
     const second = await startServerProcess({ DATA_DIR: dataDir });
     try {
-      expect(second.stdout()).not.toMatch(KEY_LINE);
-      expect(second.stdout()).not.toContain("First start");
+      expect(firstRunKey(second.stderr())).toBeUndefined();
+      expect(second.stderr()).not.toContain("First start");
       const client = new OpenAI({ baseURL: `${second.url}/v1`, apiKey: key, maxRetries: 0 });
       const reply = await client.chat.completions.create({
         model: "sentx-v1",

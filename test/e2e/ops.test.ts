@@ -95,6 +95,6 @@ describe("ops API over tRPC", () => {
       env,
     }).catch((e) => e);
     expect(failure.code).toBe(1);
-    expect(JSON.parse(failure.stderr).error).toMatchObject({ code: "NOT_FOUND", domainCode: "not_found", status: 404 });
+    expect(failure.stderr.trim()).toBe("error 404 NOT_FOUND not_found: No account acct_nope.");
   });
 });

@@ -35,6 +35,7 @@ const record = (id: string, fields: Partial<FileRecord> & Pick<FileRecord, "mime
   extractedText: null,
   extractedTextTruncated: false,
   status: "processed",
+  scanStatus: "scanned",
   createdAt: new Date(NOW - DAY_MS),
   expiresAt: new Date(NOW + 29 * DAY_MS),
   deletedAt: null,

@@ -7,7 +7,9 @@ import type { Clock } from "../clock.js";
 import type { Db, DbOrTx } from "../db.js";
 import { DomainError } from "../errors.js";
 import { newId } from "../ids.js";
-import { accounts, blobs, type FileRecord, files } from "../schema/index.js";
+import type { Logger } from "../logger.js";
+import { accounts, blobs, type FileRecord, files, type ScanStatus } from "../schema/index.js";
+import { inScope, type TxScope } from "../tx-scope.js";
 import type { BlobStore, StagedBlob } from "./blob-store.js";
 import type { ByteSource } from "./byte-source.js";
 import { extractText } from "./extraction/index.js";
@@ -38,6 +40,14 @@ export interface ListFilesQuery {
   after?: string | undefined;
   order: "asc" | "desc";
   purpose?: string | undefined;
+  /** Ops only: deleted and expired files too, whose rows are kept. */
+  includeDeleted?: boolean | undefined;
+}
+
+/** What a purge removed: the bytes, and every file row that referred to them. */
+export interface PurgedFile {
+  sha256: string;
+  files: Array<Pick<FileRecord, "id" | "accountId" | "filename">>;
 }
 
 export interface FilesDeps {
@@ -46,6 +56,12 @@ export interface FilesDeps {
   blobStore: BlobStore;
   /** null only when the operator turned scanning off explicitly (FILE_SCANNING=off). */
   scanner: VirusScanner | null;
+  /**
+   * SPEC 7's one exception, for the embedded default bound to loopback: an
+   * upload made while the scanner does not answer is stored unscanned, not refused.
+   */
+  storeUnscannedWhileScannerDown: boolean;
+  logger: Logger;
   /**
    * Documents are parsed in child processes of up to ~1 GB each; more at once
    * than there are cores only queues work and risks memory.
@@ -66,7 +82,7 @@ const lockBlob = (tx: DbOrTx, sha256: string) => tx.execute(sql`select pg_adviso
  * text once, at upload. Expired and deleted files are gone to their owner at
  * once; their bytes go when no live file refers to them.
  */
-export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtractions }: FilesDeps) {
+export function createFiles({ db, clock, blobStore, scanner, storeUnscannedWhileScannerDown, logger, maxConcurrentExtractions }: FilesDeps) {
   const extraction = pLimit(maxConcurrentExtractions);
   const live = (accountId: string) =>
     and(eq(files.accountId, accountId), eq(files.status, "processed"), gt(files.expiresAt, clock.now()));
@@ -102,12 +118,15 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
     }
   }
 
-  async function assertClean(staged: StagedBlob): Promise<void> {
-    if (!scanner) return;
+  /** Scanned and clean, or to be stored unscanned where that is allowed; a hit, or no verdict where one is required, throws. */
+  async function assertClean(staged: StagedBlob): Promise<ScanStatus> {
+    if (!scanner) return "unscanned";
+    if (storeUnscannedWhileScannerDown && !(await scanner.ping())) return "unscanned";
     const verdict = await scanner.scan(createReadStream(staged.path));
     if (!verdict.clean) {
       throw new DomainError("av_hit", `The virus scanner flagged this file (${verdict.signature}); it was not stored.`, "file");
     }
+    return "scanned";
   }
 
   async function textOf(staged: StagedBlob, type: SniffedFileType): Promise<{ text: string | null; truncated: boolean }> {
@@ -142,10 +161,11 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
         assertDeclaredTypeMatches(type, input);
         const known = await refreshDuplicate(db, input.accountId, staged.sha256);
         if (known) return known;
-        await assertClean(staged);
+        const scanStatus = await assertClean(staged);
         const extracted = await textOf(staged, type);
+        const id = newId.file();
 
-        return await db.transaction(async (tx) => {
+        const file = await db.transaction(async (tx) => {
           // The account row lock makes the caps exact under concurrent uploads.
           const [account] = await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, input.accountId)).for("update");
           if (!account) throw new DomainError("not_found", `No account ${input.accountId}.`);
@@ -161,7 +181,7 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
           const [file] = await tx
             .insert(files)
             .values({
-              id: newId.file(),
+              id,
               accountId: input.accountId,
               sha256: staged.sha256,
               filename: input.filename,
@@ -170,6 +190,7 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
               mimeType: type.mime,
               extractedText: extracted.text,
               extractedTextTruncated: extracted.truncated,
+              scanStatus,
               createdAt: clock.now(),
               expiresAt: expiresFromNow(),
             })
@@ -178,13 +199,20 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
           await blobStore.commit(staged);
           return file!;
         });
+        if (file.id === id && scanStatus === "unscanned") {
+          logger.warn(
+            { fileId: id, accountId: input.accountId, scanStatus },
+            scanner ? "upload stored WITHOUT a virus scan: the scanner did not answer" : "upload stored WITHOUT a virus scan: FILE_SCANNING=off",
+          );
+        }
+        return file;
       } finally {
         await staged.discard();
       }
     },
 
     async list(accountId: string, query: ListFilesQuery): Promise<{ data: FileRecord[]; hasMore: boolean }> {
-      const conditions = [live(accountId)];
+      const conditions = [query.includeDeleted ? eq(files.accountId, accountId) : live(accountId)];
       if (query.purpose) conditions.push(eq(files.purpose, query.purpose));
       if (query.after) {
         const [cursor] = await db.select().from(files).where(and(eq(files.accountId, accountId), eq(files.id, query.after)));
@@ -233,6 +261,30 @@ export function createFiles({ db, clock, blobStore, scanner, maxConcurrentExtrac
         if (!file) throw notFound(fileId);
         await release(tx, file);
         return file;
+      });
+    },
+
+    /**
+     * A takedown (SPEC 12): the file's bytes leave storage now, with every file
+     * row that refers to them, of any account: identical bytes are stored once
+     * (SPEC 7), so the content is the same wherever it was uploaded. Unlike
+     * delete, no row is kept, extracted text included.
+     */
+    async purge(fileId: string, scope?: TxScope): Promise<PurgedFile> {
+      if (!isFileId(fileId)) throw notFound(fileId);
+      return inScope(db, scope, async ({ tx }) => {
+        const [file] = await tx.select({ sha256: files.sha256 }).from(files).where(eq(files.id, fileId));
+        if (!file) throw notFound(fileId);
+        await lockBlob(tx, file.sha256);
+        const removed = await tx
+          .delete(files)
+          .where(eq(files.sha256, file.sha256))
+          .returning({ id: files.id, accountId: files.accountId, filename: files.filename });
+        await tx.delete(blobs).where(eq(blobs.sha256, file.sha256));
+        // Under the blob lock, before the commit: an upload of the same bytes waits, then stores them
+        // afresh. Should the commit fail, the rows come back without bytes: for a takedown, the bytes going is what counts.
+        await blobStore.remove(file.sha256);
+        return { sha256: file.sha256, files: removed };
       });
     },
 

@@ -168,7 +168,7 @@ export function createChatService(deps: ChatServiceDeps) {
     const messages = withSafetyPrompt(deps.safetyPrompt, resolved);
     const promptTokens = await countPromptTokensInSlices(messages, { atMost: model.contextWindow });
     const maxTokens = await metered.fitOutput(promptTokens, outputTokenBudget(model, promptTokens, input.maxTokens));
-    return { upstream: { model: model.id, messages, maxTokens, params: input.params }, promptTokens };
+    return { upstream: { model: model.id, messages, maxTokens, params: input.params, trace: call.trace }, promptTokens };
   }
 
   function begin(call: ChatCall, input: ChatInput, stream: boolean, signal: AbortSignal) {

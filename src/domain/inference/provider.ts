@@ -1,3 +1,5 @@
+import type { CallTrace } from "../call-trace.js";
+
 // The provider port: how the domain talks to an upstream model. Messages and
 // choices keep OpenAI's wire shape, since every supported upstream speaks it.
 
@@ -24,6 +26,8 @@ export interface UpstreamChatRequest {
   maxTokens: number;
   /** Sampling and tool parameters passed through unchanged (temperature, tools, stop, …). */
   params: Record<string, unknown>;
+  /** The request's access log record: the failover notes which upstream answered, after how many attempts. */
+  trace?: CallTrace;
 }
 
 export interface TokenUsage {
@@ -68,6 +72,8 @@ export interface UpstreamChunk {
 }
 
 export interface ChatProvider {
+  /** The upstream it calls, as logs and metric labels name it (a host, never a URL or a key). */
+  readonly name?: string;
   /** Resolves with the whole completion. */
   complete(request: UpstreamChatRequest, signal: AbortSignal): Promise<UpstreamCompletion>;
   /**

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type { ApiCaller } from "../auth.js";
+import type { CallTrace } from "../call-trace.js";
 import { type Billing, interruptedEnding, type RequestEnding, type ReservedHold } from "../billing.js";
 import { isConnectionLoss, retryOnConnectionLoss } from "../db.js";
 import { DomainError, isDomainError } from "../errors.js";
@@ -9,6 +10,7 @@ import { type TokenUsage, UpstreamError } from "../inference/provider.js";
 import { INSUFFICIENT_BALANCE_MESSAGE } from "../ledger.js";
 import type { RequestLimits, StreamSlot } from "../limits/request-limits.js";
 import type { Logger } from "../logger.js";
+import { type DomainMetrics, upstreamFailureReason } from "../metrics.js";
 import { outputWithin, priceRequest } from "../pricing.js";
 import type { RequestLog } from "../request-log.js";
 import type { Clock } from "../clock.js";
@@ -30,6 +32,8 @@ export interface CallContext {
   startedAt: Date;
   /** The model name as the caller sent it (bounded at the edge), for records of refusals. */
   requestedModel: string;
+  /** The request's access log record, filled in as the call goes. */
+  trace: CallTrace;
 }
 
 /** What a surface knows from cheap checks alone: nothing large read, decoded or tokenized. */
@@ -80,6 +84,7 @@ export interface MeteringDeps {
   checkpoints: Checkpoints;
   clock: Clock;
   logger: Logger;
+  metrics: Pick<DomainMetrics, "billed" | "upstreamFailed">;
 }
 
 const SETTLE_RETRY_FIRST_MS = 250;
@@ -117,11 +122,13 @@ function recordOf(ending: CallEnding, stream: boolean): RequestEnding {
   }
 }
 
-export function createMetering({ billing, requestLog, limits, checkpoints, clock, logger }: MeteringDeps) {
+export function createMetering({ billing, requestLog, limits, checkpoints, clock, logger, metrics }: MeteringDeps) {
   const shutdown = new AbortController();
   /** Calls from their hold until their settle committed (or was given up at shutdown). */
   const inFlight = new Set<Promise<void>>();
   let retriesStopped = false;
+  let holdsOutstanding = 0;
+  let activeStreams = 0;
 
   /** Any failure as the DomainError the client sees; an unexpected one is logged and hidden (SPEC 8). */
   function asDomainError(error: unknown, requestId: string): DomainError {
@@ -181,6 +188,7 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     try {
       if (shutdown.signal.aborted) throw shuttingDown();
       planned = plan();
+      ctx.trace.model = planned.model.id;
       if (planned.stream) slot = await limits.acquireStreamSlot(ctx.caller);
       const { model, stream, inputTokensUpperBound, requestedMaxTokens } = planned;
       hold = await retryOnConnectionLoss(() =>
@@ -225,7 +233,10 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
 
   function open(ctx: CallContext, plan: MeterPlan, hold: ReservedHold, slot: StreamSlot | undefined, clientSignal: AbortSignal): MeteredCall {
     const { model, stream } = plan;
-    const { requestId } = ctx;
+    const { requestId, trace } = ctx;
+    holdsOutstanding++;
+    if (stream) activeStreams++;
+    trace.settling = true;
     const signal = AbortSignal.any([clientSignal, shutdown.signal]);
     let holdCents = hold.amountCents;
     let delivered: () => TokenUsage | undefined = () => undefined;
@@ -248,11 +259,14 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     /** `settled` false: the server stops before the settle could commit, so the checkpoint stays for the last flush. */
     let slotReleased: Promise<void> = Promise.resolve();
     const close = (settled = true) => {
+      holdsOutstanding--;
       if (settled) untrack();
       // In flight until the slot is back too: a shutdown closes Redis only after that.
       void slotReleased.then(() => {
         inFlight.delete(lifetime);
         finished();
+        trace.settling = undefined;
+        trace.afterSettle?.();
       });
     };
 
@@ -260,6 +274,8 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       const billed = usage ? { usage } : {};
       if (shutdown.signal.aborted) return { ending: { status: "interrupted", ...billed }, error: shuttingDown() };
       if (clientSignal.aborted || error === null) return { ending: { status: "cancelled", ...billed }, error: clientGone() };
+      // The failover reported the attempts before an upstream answered; a failure after that is reported here.
+      if (error instanceof UpstreamError && trace.upstream !== null) reportFailureMidAnswer(trace, trace.upstream, error);
       const failure = asDomainError(error, requestId);
       return { ending: { status: "failed", error: failure, ...billed }, error: failure };
     }
@@ -268,12 +284,18 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       if (ended) return ended;
       // The slot goes back at once (SPEC 6); the settle may take its time.
       if (slot) slotReleased = slot.release();
+      if (stream) activeStreams--;
       const costCents = ending.usage ? price(ending.usage) : 0;
+      trace.outcome = ending.status;
+      trace.inputTokens = ending.usage?.promptTokens ?? 0;
+      trace.outputTokens = ending.usage?.completionTokens ?? 0;
       const settle = () => retryOnConnectionLoss(() => billing.settleHold({ requestId, costCents, ending: recordOf(ending, stream) }));
       const report = (settled: { chargedCents: number }) => {
         if (settled.chargedCents < costCents) {
           logger.warn({ requestId, costCents, chargedCents: settled.chargedCents }, "usage exceeded what the balance allowed; charged what was available");
         }
+        trace.costCents = settled.chargedCents;
+        if (ending.usage) metrics.billed(model.id, ending.usage, settled.chargedCents);
         return { chargedCents: settled.chargedCents };
       };
 
@@ -298,7 +320,11 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
         },
         async (error) => {
           logger.error({ err: error, requestId }, "could not settle a request; retrying in the background");
-          void settleInBackground(settle, requestId).then((settled) => close(settled !== null));
+          void settleInBackground(settle, requestId).then((settled) => {
+            if (settled) report(settled);
+            close(settled !== null);
+          });
+          trace.costCents = costCents;
           return { chargedCents: costCents };
         },
       );
@@ -336,12 +362,29 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     };
   }
 
+  /** An upstream that broke off after it had begun answering: past the failover, which reports the attempts before that. */
+  function reportFailureMidAnswer(trace: CallTrace, upstream: string, error: UpstreamError): void {
+    const reason = upstreamFailureReason(error);
+    metrics.upstreamFailed(upstream, reason);
+    logger.warn({ requestId: trace.requestId, model: trace.model, upstream, reason, error: error.message }, "upstream failed after it began answering");
+  }
+
   return {
     begin,
 
     /** Calls still running or settling. */
     get inFlight(): number {
       return inFlight.size;
+    },
+
+    /** Holds this instance reserved and has not yet settled or released. */
+    get holdsOutstanding(): number {
+      return holdsOutstanding;
+    },
+
+    /** Streamed calls between their hold and their ending. */
+    get activeStreams(): number {
+      return activeStreams;
     },
 
     /**

@@ -12,6 +12,9 @@ export const blobs = pgTable("blobs", {
 
 export type FileStatus = "processed" | "deleted";
 
+/** SPEC 7: "unscanned" only with FILE_SCANNING=off, or on the embedded default while no scanner answered. */
+export type ScanStatus = "scanned" | "unscanned";
+
 /** An account's view of a blob: ids never cross accounts. */
 export const files = pgTable(
   "files",
@@ -30,6 +33,7 @@ export const files = pgTable(
     /** The document held more text than is kept (SPEC 7 extraction limits); the model is told. */
     extractedTextTruncated: boolean("extracted_text_truncated").notNull().default(false),
     status: text("status").$type<FileStatus>().notNull().default("processed"),
+    scanStatus: text("scan_status").$type<ScanStatus>().notNull().default("scanned"),
     createdAt: timestampTz("created_at").notNull().defaultNow(),
     expiresAt: timestampTz("expires_at").notNull(),
     deletedAt: timestampTz("deleted_at"),

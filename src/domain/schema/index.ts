@@ -5,3 +5,4 @@ export * from "./identity.js";
 export * from "./requests.js";
 export * from "./sessions.js";
 export * from "./files.js";
+export * from "./audit.js";

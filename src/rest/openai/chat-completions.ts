@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ChatCall, ChatInput, ChatService } from "../../domain/inference/chat.js";
 import type { ChatMessage, CompletionChoice, TokenUsage } from "../../domain/inference/provider.js";
+import type { CallTraceVariables } from "../access-log.js";
 import type { ApiCallerVariables } from "../api-key-auth.js";
 import { coalescingSse } from "../coalescing-sse.js";
 import { errorBody } from "../errors.js";
@@ -10,7 +11,7 @@ import { parseJsonBody } from "../request-input.js";
 import type { RequestIdVariables } from "../request-id.js";
 import { chatCompletionRequest, passThroughParams } from "./chat-schema.js";
 
-type Env = { Variables: RequestIdVariables & ApiCallerVariables };
+type Env = { Variables: RequestIdVariables & ApiCallerVariables & CallTraceVariables };
 
 /** OpenAI's usage block; `cost_cents` only when the caller asked with X-Include-Cost: 1 (SPEC 2). */
 function usageBlock(usage: TokenUsage, costCents: number, includeCost: boolean) {
@@ -44,6 +45,7 @@ export function chatCompletionsHandler(chat: ChatService) {
       identity: readIdentity(c, body),
       endpoint: "/v1/chat/completions",
       startedAt: c.get("requestStartedAt"),
+      trace: c.get("callTrace"),
     };
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
     const input: ChatInput = {

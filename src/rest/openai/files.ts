@@ -28,6 +28,8 @@ const fileObject = (file: FileRecord) => ({
   purpose: file.purpose,
   status: "processed" as const,
   status_details: null,
+  // SentX's addition: "unscanned" when the file was stored without a virus scan (SPEC 7).
+  scan_status: file.scanStatus,
 });
 
 const listQuery = z.object({

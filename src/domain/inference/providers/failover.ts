@@ -1,5 +1,7 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { type ChatProvider, UpstreamError } from "../provider.js";
+import { type Logger, silentLogger } from "../../logger.js";
+import { type DomainMetrics, noMetrics, upstreamFailureReason } from "../../metrics.js";
+import { type ChatProvider, type UpstreamChatRequest, UpstreamError } from "../provider.js";
 
 // SPEC 9: connection errors and 5xx before the first byte are retried with
 // backoff and may fall over to the model's next upstream; nothing is retried
@@ -16,6 +18,9 @@ export interface FailoverOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** A number in [0, 1) for the jitter. Injected by tests. */
   random?: () => number;
+  /** Gets a warning for every failed attempt. */
+  logger?: Logger;
+  metrics?: Pick<DomainMetrics, "upstreamAnswered" | "upstreamFailed">;
 }
 
 export const DEFAULT_BASE_DELAY_MS = 100;
@@ -42,6 +47,9 @@ export function withFailover(upstreams: readonly ChatProvider[], options: Failov
   const maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
   const sleep = options.sleep ?? abortableSleep;
   const random = options.random ?? Math.random;
+  const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? noMetrics;
+  const names = upstreams.map((upstream, i) => upstream.name ?? `upstream-${i + 1}`);
 
   /** Before round `round` (≥ 1) through the upstreams: base × 2^(round−1), between half and all of it. */
   const backoffMs = (round: number): number => {
@@ -49,16 +57,44 @@ export function withFailover(upstreams: readonly ChatProvider[], options: Failov
     return Math.round(ceiling / 2 + (ceiling / 2) * random());
   };
 
-  async function attempt<T>(call: (upstream: ChatProvider) => Promise<T>, signal: AbortSignal): Promise<T> {
+  /** Reports an attempt that failed, saying what happens next: a failover, a retry after backoff, or nothing more. */
+  function reportFailure(request: UpstreamChatRequest, n: number, error: UpstreamError): void {
+    const upstream = names[n % upstreams.length]!;
+    const reason = upstreamFailureReason(error);
+    metrics.upstreamFailed(upstream, reason);
+    const retryable = isRetryable(error);
+    const next = retryable && n + 1 < maxAttempts ? names[(n + 1) % upstreams.length]! : null;
+    const message = !retryable
+      ? "upstream call failed; not retryable"
+      : next === null
+        ? "upstream call failed; no attempts left"
+        : (n + 1) % upstreams.length === 0
+          ? "upstream call failed; retrying after a backoff"
+          : "upstream call failed; failing over to the next upstream";
+    const requestId = request.trace?.requestId;
+    logger.warn({ requestId, model: request.model, upstream, attempt: n + 1, maxAttempts, reason, error: error.message, next }, message);
+  }
+
+  async function attempt<T>(call: (upstream: ChatProvider) => Promise<T>, request: UpstreamChatRequest, signal: AbortSignal): Promise<T> {
+    const { trace } = request;
     let lastError: UpstreamError | undefined;
     for (let n = 0; n < maxAttempts; n++) {
       const round = Math.floor(n / upstreams.length);
       if (n > 0 && n % upstreams.length === 0) await sleep(backoffMs(round), signal);
       signal.throwIfAborted();
+      const index = n % upstreams.length;
+      if (trace) trace.attempts = n + 1;
+      const startedAt = performance.now();
       try {
-        return await call(upstreams[n % upstreams.length]!);
+        const answer = await call(upstreams[index]!);
+        metrics.upstreamAnswered(names[index]!, (performance.now() - startedAt) / 1000);
+        if (trace) trace.upstream = names[index]!;
+        return answer;
       } catch (error) {
-        if (!isRetryable(error) || signal.aborted) throw error;
+        // A caller that went away is no failure of the upstream's.
+        if (!(error instanceof UpstreamError) || signal.aborted) throw error;
+        reportFailure(request, n, error);
+        if (!isRetryable(error)) throw error;
         lastError = error;
       }
     }
@@ -66,7 +102,7 @@ export function withFailover(upstreams: readonly ChatProvider[], options: Failov
   }
 
   return {
-    complete: (request, signal) => attempt((upstream) => upstream.complete(request, signal), signal),
-    stream: (request, signal) => attempt((upstream) => upstream.stream(request, signal), signal),
+    complete: (request, signal) => attempt((upstream) => upstream.complete(request, signal), request, signal),
+    stream: (request, signal) => attempt((upstream) => upstream.stream(request, signal), request, signal),
   };
 }

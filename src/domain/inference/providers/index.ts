@@ -1,4 +1,6 @@
 import type { Dispatcher } from "undici";
+import type { Logger } from "../../logger.js";
+import type { DomainMetrics } from "../../metrics.js";
 import type { ModelConfig } from "../model-table.js";
 import type { ChatProvider } from "../provider.js";
 import { createDemoProvider } from "./demo/demo-provider.js";
@@ -12,6 +14,9 @@ export interface ChatProviderDeps {
   maxAttempts: number;
   /** The demo provider's pause between streamed words. */
   demoDelayMs?: number;
+  /** Warned of every failed upstream attempt. */
+  logger?: Logger;
+  metrics?: DomainMetrics;
 }
 
 /** The provider for one model: its upstreams, in the configured order, behind failover (SPEC 9). */
@@ -21,5 +26,5 @@ export function createChatProvider(model: ModelConfig, deps: ChatProviderDeps): 
       ? createDemoProvider({ ...(deps.demoDelayMs !== undefined && { wordDelayMs: deps.demoDelayMs }) })
       : createOpenAICompatibleProvider(upstream, { dispatcher: deps.http.dispatcher }),
   );
-  return withFailover(upstreams, { maxAttempts: deps.maxAttempts });
+  return withFailover(upstreams, { maxAttempts: deps.maxAttempts, logger: deps.logger, metrics: deps.metrics });
 }

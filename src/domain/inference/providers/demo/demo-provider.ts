@@ -43,6 +43,7 @@ export function createDemoProvider(options: DemoProviderOptions = {}): ChatProvi
     );
 
   return {
+    name: "demo",
     async complete(request, signal): Promise<UpstreamCompletion> {
       signal.throwIfAborted();
       const { text, finishReason, usage } = answer(request);

@@ -93,6 +93,8 @@ export function createOpenAICompatibleProvider(upstream: OpenAICompatibleUpstrea
   }
 
   return {
+    // The host alone: the URL's path or user info may carry credentials.
+    name: new URL(upstream.baseUrl).host,
     async complete(request, signal): Promise<UpstreamCompletion> {
       const response = await send(request, false, signal);
       const parts: Uint8Array[] = [];

@@ -1,0 +1,1 @@
+ALTER TABLE "files" ADD COLUMN "scan_status" text DEFAULT 'scanned' NOT NULL;
