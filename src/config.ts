@@ -57,6 +57,8 @@ const envSchema = z.object({
   // …and a hold not checkpointed for this long belonged to a process that died.
   HOLD_TTL_SECONDS: optional(z.coerce.number().int().min(2)).default(120),
   HOLD_SWEEP_SECONDS: optional(z.coerce.number().positive()).default(30),
+  // "worker": this API process leaves the shared jobs (hold sweeper, file retention) to `npm run worker` processes.
+  JOBS: optional(z.enum(["in-process", "worker"])).default("in-process"),
   SHUTDOWN_GRACE_SECONDS: optional(z.coerce.number().min(0).max(3600)).default(30),
   MAX_BODY_BYTES: optional(z.coerce.number().int().positive()).default(20 * 1024 * 1024),
   // A client that stops sending cannot hold a connection: its headers, then its whole request, must arrive within these.
@@ -173,6 +175,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
   if (!parsed.success) throw new ConfigError(`Invalid configuration: ${describeIssues(parsed.error)}`);
   const env = parsed.data;
   const modelTable = loadModelTable(env);
+  if (env.JOBS === "worker" && !env.REDIS_URL) {
+    throw new ConfigError("JOBS=worker needs REDIS_URL: the worker processes take the jobs from a queue in Redis.");
+  }
   return {
     host: env.HOST,
     port: env.PORT,
@@ -201,6 +206,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     holdCheckpointSeconds: env.HOLD_CHECKPOINT_SECONDS,
     holdTtlSeconds: env.HOLD_TTL_SECONDS,
     holdSweepSeconds: env.HOLD_SWEEP_SECONDS,
+    /** Whether this process runs the shared jobs' worker; `npm run worker` always does. */
+    runsSharedJobs: env.JOBS === "in-process",
     shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
     maxBodyBytes: env.MAX_BODY_BYTES,
     http: {

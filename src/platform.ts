@@ -134,7 +134,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const localJobs = createInProcessScheduler({
     onError: (error, job) => logger.error({ err: error, job }, "scheduled job failed"),
   });
-  const sharedJobs = config.redis ? createQueueScheduler({ ...config.redis, logger }) : localJobs;
+  const sharedJobs = config.redis ? createQueueScheduler({ ...config.redis, logger, work: config.runsSharedJobs }) : localJobs;
   sharedJobs.schedule(settleAbandonedHoldsJob(billing, { everyMs: config.holdSweepSeconds * 1000 }));
   sharedJobs.schedule(fileRetentionJob(files, { everyMs: config.files.retentionSweepSeconds * 1000 }));
   localJobs.schedule({

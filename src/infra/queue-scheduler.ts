@@ -38,26 +38,39 @@ const failedRun = (job: Job): FailedJobRun => ({
 });
 
 /**
- * Recurring jobs as BullMQ job schedulers: every instance registers the same
- * schedulers (an upsert, so never twice) and runs a worker, and each
- * occurrence is run by exactly one of them.
+ * Recurring jobs as BullMQ job schedulers: every process registers the same
+ * schedulers (an upsert, so never twice however many start), and each
+ * occurrence is run by exactly one worker. With `work: false` (an API whose
+ * jobs run in `npm run worker` processes) this process only registers them.
  */
-export function createQueueScheduler({ url, prefix, logger }: { url: string; prefix: string; logger: Logger }): JobScheduler & JobMonitor {
+export function createQueueScheduler({
+  url,
+  prefix,
+  logger,
+  work,
+}: {
+  url: string;
+  prefix: string;
+  logger: Logger;
+  work: boolean;
+}): JobScheduler & JobMonitor {
   const connection = connectRedis(url, "queue", logger);
   const queue = new Queue(QUEUE, { connection, prefix: `${prefix}bull` });
   const jobs = new Map<string, RecurringJob>();
   let stopped = false;
-  const worker = new Worker(
-    QUEUE,
-    async (job) => {
-      const recurring = jobs.get(job.name);
-      if (!recurring) throw new Error(`No recurring job named ${job.name} in this instance.`);
-      await recurring.run();
-    },
-    { connection, prefix: `${prefix}bull`, concurrency: 1 },
-  );
-  worker.on("failed", (job, error) => logger.error({ err: error, job: job?.name }, "scheduled job failed"));
-  worker.on("error", (error) => logger.warn({ err: error }, "job worker problem; retrying"));
+  const worker = work
+    ? new Worker(
+        QUEUE,
+        async (job) => {
+          const recurring = jobs.get(job.name);
+          if (!recurring) throw new Error(`No recurring job named ${job.name} in this instance.`);
+          await recurring.run();
+        },
+        { connection, prefix: `${prefix}bull`, concurrency: 1 },
+      )
+    : null;
+  worker?.on("failed", (job, error) => logger.error({ err: error, job: job?.name }, "scheduled job failed"));
+  worker?.on("error", (error) => logger.warn({ err: error }, "job worker problem; retrying"));
   queue.on("error", (error) => logger.warn({ err: error }, "job queue problem; retrying"));
 
   /** The failed runs to retry: the one named (which must have failed), or all the queue keeps. */
@@ -102,7 +115,8 @@ export function createQueueScheduler({ url, prefix, logger }: { url: string; pre
 
     async stop() {
       stopped = true;
-      await worker.close();
+      // Waits for the job in hand to finish: a stopped worker never abandons a run halfway.
+      await worker?.close();
       await queue.close();
       await closeRedis(connection);
     },

@@ -77,6 +77,7 @@ describe("upload, retrieve, content, list, delete", () => {
         purpose: "user_data",
         status: "processed",
         status_details: null,
+        scan_status: "scanned",
       });
       expect(Math.abs(file.created_at - clock.now().getTime() / 1000)).toBeLessThan(60);
       const [row] = await f.db.select().from(files).where(eq(files.id, file.id));
