@@ -11,6 +11,15 @@ const KEEP_FINISHED = { count: 50 };
 const REGISTER_RETRY_MS = 5_000;
 // The queue's connection waits for Redis forever (redis.ts); an ops call must not.
 const OPS_ANSWER_MS = 5_000;
+// Long enough for a sweep in hand to finish; a stop that takes longer is waiting on Redis.
+const STOP_WAIT_MS = 10_000;
+
+/** Whether `pending` settled within `ms` (it keeps running either way). */
+const settlesWithin = (pending: Promise<unknown>, ms: number): Promise<boolean> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([pending.then(() => true, () => true), timeout]).finally(() => clearTimeout(timer));
+};
 
 /** `pending`, or a 503 once Redis has not answered for OPS_ANSWER_MS. */
 async function answeredInTime<T>(pending: Promise<T>): Promise<T> {
@@ -116,8 +125,16 @@ export function createQueueScheduler({
     async stop() {
       stopped = true;
       // Waits for the job in hand to finish: a stopped worker never abandons a run halfway.
-      await worker?.close();
-      await queue.close();
+      // With Redis gone, BullMQ would wait for it forever: past STOP_WAIT_MS the queue is closed by force.
+      const graceful = (async () => {
+        await worker?.close();
+        await queue.close();
+      })();
+      if (!(await settlesWithin(graceful, STOP_WAIT_MS))) {
+        logger.warn({ waitedMs: STOP_WAIT_MS }, "job queue did not close in time (is Redis reachable?); closing it by force");
+        connection.disconnect();
+        void worker?.close(true).catch(() => {});
+      }
       await closeRedis(connection);
     },
   };
