@@ -14,4 +14,6 @@ export const requestId = (now: () => Date) =>
     c.set("requestStartedAt", now());
     c.header("x-request-id", id);
     await next();
+    // A sub-app that answers with a Response of its own (GraphQL, the ops API) never saw the header above.
+    if (!c.res.headers.has("x-request-id")) c.res.headers.set("x-request-id", id);
   });
