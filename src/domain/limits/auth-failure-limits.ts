@@ -14,7 +14,11 @@ export interface AuthFailureLimitsDeps {
   clock: Clock;
   logger: Logger;
   failuresPerMinute: number;
+  /** What is counted, when not client addresses: a key namespace and how a refusal names it. */
+  subject?: { keyPrefix: string; described: string };
 }
+
+const CLIENT_ADDRESSES = { keyPrefix: "auth-failures", described: "this address" };
 
 /**
  * Failed authentication per client address, whatever the secret (API keys,
@@ -23,7 +27,7 @@ export interface AuthFailureLimitsDeps {
  * minute, before its credentials are even looked at: a flood of bad keys
  * then costs no database query, and a lucky guess is refused like the rest.
  */
-export function createAuthFailureLimits({ store, clock, logger, failuresPerMinute }: AuthFailureLimitsDeps) {
+export function createAuthFailureLimits({ store, clock, logger, failuresPerMinute, subject = CLIENT_ADDRESSES }: AuthFailureLimitsDeps) {
   // Addresses this instance saw reach the limit, and until when: checked without a round trip,
   // so callers that authenticate pay nothing for the limit.
   const refusedUntil = new LRUCache<string, number>({ max: MAX_REFUSED_ADDRESSES });
@@ -32,7 +36,7 @@ export function createAuthFailureLimits({ store, clock, logger, failuresPerMinut
   const refusal = (waitMs: number) =>
     new RetryLaterError(
       "rate_limit_exceeded",
-      `Too many failed authentication attempts from this address. Try again in ${Math.ceil(waitMs / 1000)} s.`,
+      `Too many failed authentication attempts for ${subject.described}. Try again in ${Math.ceil(waitMs / 1000)} s.`,
       waitMs,
     );
 
@@ -51,7 +55,7 @@ export function createAuthFailureLimits({ store, clock, logger, failuresPerMinut
       const nowMs = clock.now().getTime();
       let window: WindowState;
       try {
-        window = await store.hitWindow(`auth-failures:${address}`, { limit: failuresPerMinute, windowMs: WINDOW_MS, nowMs });
+        window = await store.hitWindow(`${subject.keyPrefix}:${address}`, { limit: failuresPerMinute, windowMs: WINDOW_MS, nowMs });
       } catch (error) {
         if (!(error instanceof LimitStoreUnavailableError)) throw error;
         // The caller is refused anyway (401); only this failure goes uncounted.
