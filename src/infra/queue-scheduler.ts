@@ -13,6 +13,7 @@ const REGISTER_RETRY_MS = 5_000;
 const OPS_ANSWER_MS = 5_000;
 // Long enough for a sweep in hand to finish; a stop that takes longer is waiting on Redis.
 const STOP_WAIT_MS = 10_000;
+const RECHECK_MIN_MS = 5_000;
 
 /** Whether `pending` settled within `ms` (it keeps running either way). */
 const settlesWithin = (pending: Promise<unknown>, ms: number): Promise<boolean> => {
@@ -67,6 +68,7 @@ export function createQueueScheduler({
   const queue = new Queue(QUEUE, { connection, prefix: `${prefix}bull` });
   const jobs = new Map<string, RecurringJob>();
   let stopped = false;
+  const rechecks: NodeJS.Timeout[] = [];
   const worker = work
     ? new Worker(
         QUEUE,
@@ -105,6 +107,19 @@ export function createQueueScheduler({
             if (!stopped) setTimeout(register, REGISTER_RETRY_MS).unref();
           });
       void register();
+      // Redis may lose its data (no persistence, a failover): a schedule that vanished is put back
+      // within an interval of its own, instead of the job stopping until some process restarts.
+      const recheck = setInterval(() => {
+        if (stopped) return;
+        queue.getJobScheduler(job.name).then(
+          (scheduler) => {
+            if (!scheduler) void register();
+          },
+          () => {}, // Redis away: the next recheck tries again.
+        );
+      }, Math.max(job.everyMs, RECHECK_MIN_MS));
+      recheck.unref();
+      rechecks.push(recheck);
     },
 
     async health() {
@@ -124,6 +139,7 @@ export function createQueueScheduler({
 
     async stop() {
       stopped = true;
+      for (const recheck of rechecks) clearInterval(recheck);
       // Waits for the job in hand to finish: a stopped worker never abandons a run halfway.
       // With Redis gone, BullMQ would wait for it forever: past STOP_WAIT_MS the queue is closed by force.
       const graceful = (async () => {
