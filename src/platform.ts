@@ -7,6 +7,7 @@ import { createApiKeyAuth } from "./domain/auth.js";
 import { createBilling } from "./domain/billing.js";
 import { createCallerCache } from "./domain/caller-cache.js";
 import { createCredits } from "./domain/credits.js";
+import { createDashboardAccounts } from "./domain/dashboard-accounts.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { DomainError } from "./domain/errors.js";
 import { createChatService } from "./domain/inference/chat.js";
@@ -23,6 +24,7 @@ import { createRequestLimits } from "./domain/limits/request-limits.js";
 import type { Logger } from "./domain/logger.js";
 import { createRequestHistory } from "./domain/request-history.js";
 import { createRequestLog } from "./domain/request-log.js";
+import { createSessions } from "./domain/sessions.js";
 import { createUnknownKeyCache } from "./domain/unknown-key-cache.js";
 import { createInProcessScheduler } from "./domain/jobs/in-process-scheduler.js";
 import { createJobOperations } from "./domain/jobs/job-monitor.js";
@@ -58,6 +60,8 @@ export interface PlatformOverrides {
 }
 
 const KEY_USAGE_FLUSH_MS = 5_000;
+// Few enough to make guessing one account's password hopeless, enough for a person mistyping.
+const SIGN_IN_FAILURES_PER_EMAIL_PER_MINUTE = 5;
 const DRAIN_POLL_MS = 50;
 // After the grace period, how long the stopped requests' settles may take before the process exits anyway
 // (what has not committed by then is settled by the sweeper from the checkpoint written on the way out).
@@ -169,7 +173,21 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     logger,
     authFailures,
   });
-  const graphql = createDashboardGraphQL({ dashboardOrigins: config.dashboardOrigins, logger });
+  const sessions = createSessions({ db, clock });
+  const dashboardAccounts = createDashboardAccounts({
+    db,
+    accounts,
+    sessions,
+    addressFailures: authFailures,
+    emailFailures: createAuthFailureLimits({
+      store: coordination.limitStore,
+      clock,
+      logger,
+      failuresPerMinute: SIGN_IN_FAILURES_PER_EMAIL_PER_MINUTE,
+      subject: { keyPrefix: "sign-in-failures", described: "this account" },
+    }),
+  });
+  const graphql = createDashboardGraphQL({ dashboardOrigins: config.dashboardOrigins, logger, accounts, dashboardAccounts, sessions, keys });
 
   let draining = false;
   let requestsInFlight = 0;
@@ -210,7 +228,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       }),
     )
     .route("/v1", createOpenAIFacade({ auth, chat, catalog, limits, files, clock, maxBodyBytes: config.maxBodyBytes }))
-    .all("/graphql", (c) => graphql.fetch(c.req.raw));
+    .route("/", new Hono<{ Variables: ClientAddressVariables }>().all("/graphql", (c) => graphql.fetch(c.req.raw, { clientAddress: c.get("clientAddress") })));
   // With ADMIN_PORT the ops API and /metrics get a listener of their own, private by where it binds, so
   // /metrics is open there; without it they share the public port, and /metrics wants the ops token.
   const admin = config.admin && { ...config.admin, fetch: listenerApp().route("/", opsAndMetrics({ metricsNeedToken: false })).fetch };

@@ -16,6 +16,8 @@ export interface CreateAccountInput {
   plan?: string;
   initialCreditsCents?: number;
   limits?: AccountLimits;
+  /** argon2id; accounts made by ops have none until a password is set. */
+  passwordHash?: string;
 }
 
 const isUniqueViolation = (error: unknown): boolean =>
@@ -84,6 +86,7 @@ export function createAccounts({ db, clock, ledger, bus }: AccountsDeps) {
             displayName: input.displayName ?? email,
             plan: input.plan ?? "payg",
             limits: input.limits ?? {},
+            passwordHash: input.passwordHash ?? null,
             createdAt: now,
             updatedAt: now,
           });

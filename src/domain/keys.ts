@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { and, count, eq, gt } from "drizzle-orm";
+import { and, count, eq, gt, min } from "drizzle-orm";
 import type { Clock } from "./clock.js";
 import type { Db, DbOrTx } from "./db.js";
-import { DomainError } from "./errors.js";
+import { DomainError, RetryLaterError } from "./errors.js";
 import type { InvalidationBus } from "./invalidation.js";
 import { newId, randomBase62 } from "./ids.js";
 import { effectiveLimits } from "./limits/defaults.js";
@@ -82,13 +82,16 @@ export function createKeys({ db, clock, bus }: { db: Db; clock: Clock; bus: Inva
           );
         }
         const [recent] = await tx
-          .select({ n: count() })
+          .select({ n: count(), oldest: min(apiKeys.createdAt) })
           .from(apiKeys)
           .where(and(eq(apiKeys.accountId, account.id), gt(apiKeys.createdAt, new Date(now.getTime() - HOUR_MS))));
         if ((recent?.n ?? 0) >= limits.keyCreationsPerHour) {
-          throw new DomainError(
+          // A slot frees when the oldest creation of the hour leaves it.
+          const retryAfterMs = Math.max(1_000, (recent?.oldest?.getTime() ?? now.getTime()) + HOUR_MS - now.getTime());
+          throw new RetryLaterError(
             "rate_limit_exceeded",
             `At most ${limits.keyCreationsPerHour} keys may be created per hour. Try again later.`,
+            retryAfterMs,
           );
         }
         const [created] = await tx
@@ -111,6 +114,19 @@ export function createKeys({ db, clock, bus }: { db: Db; clock: Clock; bus: Inva
     },
 
     revoke,
+
+    /** Changes what the owner sees and may use; a key of another account is not found. */
+    async update(keyId: string, accountId: string, changes: { name?: string; allowedModels?: string[] | null }): Promise<ApiKeyView> {
+      const [row] = await db
+        .update(apiKeys)
+        .set(changes)
+        .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)))
+        .returning();
+      if (!row) throw new DomainError("not_found", `No key ${keyId}.`);
+      // Cached callers carry the key's allowed models.
+      bus.publish({ kind: "key", keyId: row.id });
+      return toKeyView(row);
+    },
 
     /**
      * Revokes the one key with this display prefix, as a leaked key is often

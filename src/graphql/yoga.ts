@@ -1,8 +1,16 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import type { GraphQLError, ValidationContext } from "graphql";
 import { createSchema, createYoga } from "graphql-yoga";
+import type { Accounts } from "../domain/accounts.js";
+import type { DashboardAccounts } from "../domain/dashboard-accounts.js";
+import type { Keys } from "../domain/keys.js";
 import type { Logger } from "../domain/logger.js";
+import type { Sessions } from "../domain/sessions.js";
+import { accountResolvers, accountTypeDefs } from "./account-schema.js";
+import { type DashboardContext, type DashboardServerContext, sessionOf } from "./context.js";
 import { dashboardCors } from "./dashboard-cors.js";
+import { maskDashboardError } from "./errors.js";
+import { keysResolvers, keysTypeDefs } from "./keys-schema.js";
 
 // Reported like any invalid query (400, GRAPHQL_VALIDATION_FAILED); thrown, as by default, they would answer 200.
 const asValidationError = {
@@ -25,15 +33,22 @@ export interface DashboardGraphQLDeps {
   /** Browser origins the dashboard is served from (DASHBOARD_ORIGINS). */
   dashboardOrigins: readonly string[];
   logger: Logger;
+  accounts: Accounts;
+  dashboardAccounts: DashboardAccounts;
+  sessions: Sessions;
+  keys: Keys;
 }
 
-// The dashboard API's mount point; its schema grows with the dashboard issue.
-export function createDashboardGraphQL({ dashboardOrigins, logger }: DashboardGraphQLDeps) {
+/** The dashboard API (SPEC 11): every resolver sees only the signed-in session's account. */
+export function createDashboardGraphQL({ dashboardOrigins, logger, accounts, dashboardAccounts, sessions, keys }: DashboardGraphQLDeps) {
   const { cors, varyByOrigin } = dashboardCors(dashboardOrigins);
-  return createYoga({
+  const account = accountResolvers({ accounts, dashboardAccounts, sessions });
+  const keyResolvers = keysResolvers({ keys });
+  return createYoga<DashboardServerContext, DashboardContext>({
     graphqlEndpoint: "/graphql",
     // An error no resolver meant to show becomes "Unexpected error.", without its stack even under NODE_ENV=development…
-    maskedErrors: { isDev: false },
+    // A DomainError keeps its message and code (see maskDashboardError).
+    maskedErrors: { isDev: false, maskError: maskDashboardError },
     // …and the original goes to our log rather than to stderr.
     logging: {
       debug: () => {},
@@ -42,17 +57,26 @@ export function createDashboardGraphQL({ dashboardOrigins, logger }: DashboardGr
       error: (error: unknown) => logger.error({ err: error }, "GraphQL request failed"),
     },
     landingPage: false,
+    context: async ({ request, clientAddress }) => ({ clientAddress, session: await sessionOf(request, sessions) }),
     cors,
     // Also hides the field names a misspelt query would otherwise be offered ("Did you mean …").
     plugins: [EnvelopArmorPlugin(queryLimits), varyByOrigin],
     schema: createSchema({
-      typeDefs: /* GraphQL */ `
-        type Query {
-          "The platform's name, to check the dashboard API is reachable."
-          platform: String!
-        }
-      `,
-      resolvers: { Query: { platform: () => "SentX" } },
+      typeDefs: [
+        /* GraphQL */ `
+          type Query {
+            "The platform's name, to check the dashboard API is reachable."
+            platform: String!
+          }
+          type Mutation
+        `,
+        accountTypeDefs,
+        keysTypeDefs,
+      ],
+      resolvers: {
+        Query: { platform: () => "SentX", ...account.Query, ...keyResolvers.Query },
+        Mutation: { ...account.Mutation, ...keyResolvers.Mutation },
+      },
     }),
   });
 }
