@@ -1,10 +1,10 @@
-import { ConfigError, loadConfig } from "./config.js";
+import { loadConfig } from "./config.js";
 import { ensureFirstAccount } from "./domain/bootstrap.js";
 import { listen } from "./infra/http-server.js";
 import { removeServerUrl, writeServerUrl } from "./infra/server-url-file.js";
 import { createPlatform } from "./platform.js";
 import { printBanner } from "./banner.js";
-import { checkScanner, explainDatabaseFailure, explainListenFailure, warnOfUnscannedUploads } from "./start-checks.js";
+import { checkScanner, explainDatabaseFailure, explainListenFailure, refuseToStart, warnOfUnscannedUploads } from "./start-checks.js";
 
 /** Everything that can refuse the start, done before the first account is made: a refused start leaves no key behind. */
 async function start() {
@@ -29,14 +29,7 @@ async function start() {
   }
 }
 
-/** A configuration mistake ends the start with one line naming it; anything else is a bug and keeps its stack. */
-function refuseToStart(error: unknown): never {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`SentX did not start: ${error.message}\n`);
-  process.exit(1);
-}
-
-const { config, platform, server, adminServer, scannerAnswers } = await start().catch(refuseToStart);
+const { config, platform, server, adminServer, scannerAnswers } = await start().catch(refuseToStart("SentX"));
 
 /**
  * SPEC 13: the first account and its key are made only now that the port is

@@ -62,3 +62,16 @@ export function explainDatabaseFailure(error: unknown, database: Config["databas
   if (code && NOT_LET_IN.has(code)) return new ConfigError(`DATABASE_URL: PostgreSQL at ${database.address} refused: ${(error as Error).message}.`);
   return error;
 }
+
+/**
+ * Ends a start that `error` refused: a configuration mistake with one line
+ * naming it (`<who> did not start: …`) and exit code 1; anything else is a bug
+ * and keeps its stack.
+ */
+export const refuseToStart =
+  (who: string) =>
+  (error: unknown): never => {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${who} did not start: ${error.message}\n`);
+    process.exit(1);
+  };

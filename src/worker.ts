@@ -5,7 +5,7 @@
 // hand finish, then exits 0.
 import { ConfigError, loadConfig } from "./config.js";
 import { createPlatform } from "./platform.js";
-import { explainDatabaseFailure } from "./start-checks.js";
+import { explainDatabaseFailure, refuseToStart } from "./start-checks.js";
 
 async function start() {
   const config = loadConfig();
@@ -17,11 +17,7 @@ async function start() {
   return platform;
 }
 
-const platform = await start().catch((error: unknown) => {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`SentX worker did not start: ${error.message}\n`);
-  process.exit(1);
-});
+const platform = await start().catch(refuseToStart("SentX worker"));
 platform.logger.info({}, "worker running: hold sweeper and file retention");
 process.stderr.write("SentX worker running (hold sweeper, file retention). Stop it with SIGTERM or Ctrl-C.\n");
 

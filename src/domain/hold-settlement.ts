@@ -79,6 +79,8 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
   const totals = (table: string) => sql.raw(`request_count = ${table}.request_count + excluded.request_count,
         input_tokens = ${table}.input_tokens + excluded.input_tokens, output_tokens = ${table}.output_tokens + excluded.output_tokens,
         cost_cents = ${table}.cost_cents + excluded.cost_cents, last_seen_at = excluded.last_seen_at`);
+  // What an end user's or a conversation's charged requests in this batch add to its totals.
+  const usageSums = sql.raw("count(*) as requests, sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(charged) as cost");
   return sql`
     with recursive input as (
       select * from unnest(${p.requestIds}::text[], ${p.costs}::bigint[], ${p.closeAs}::text[], ${p.statuses}::text[],
@@ -141,7 +143,7 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
     user_usage as (
       select account_id, identity->>'userId' as external_id, min(end_user_id) as new_id,
         (array_agg(identity->>'userName' order by ord desc) filter (where identity ? 'userName'))[1] as display_name,
-        count(*) as requests, sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(charged) as cost
+        ${usageSums}
       from charge where charged > 0 and identity ? 'userId' group by 1, 2
     ),
     end_user as (
@@ -153,7 +155,7 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
     conversation_usage as (
       select account_id, identity->>'sessionId' as external_id, min(conversation_id) as new_id,
         (array_agg(identity->>'userId' order by ord desc) filter (where identity ? 'userId'))[1] as user_external_id,
-        count(*) as requests, sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(charged) as cost
+        ${usageSums}
       from charge where charged > 0 and identity ? 'sessionId' group by 1, 2
     ),
     conversation as (

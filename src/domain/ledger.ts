@@ -164,7 +164,7 @@ export function createLedger({ clock }: { clock: Clock }) {
     return rows.map((r) => ({ accountId: r.accountId, balanceCents: r.balanceCents, ledgerSumCents: Number(r.ledgerSumCents) }));
   }
 
-  return { post, list, verify, findByIdempotencyKey };
+  return { post, list, verify };
 }
 
 export type Ledger = ReturnType<typeof createLedger>;

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { type Job, Queue, Worker } from "bullmq";
 import { DomainError } from "../domain/errors.js";
 import type { FailedJobRun, JobMonitor } from "../domain/jobs/job-monitor.js";
@@ -14,13 +15,6 @@ const OPS_ANSWER_MS = 5_000;
 // Long enough for a sweep in hand to finish; a stop that takes longer is waiting on Redis.
 const STOP_WAIT_MS = 10_000;
 const RECHECK_MIN_MS = 5_000;
-
-/** Whether `pending` settled within `ms` (it keeps running either way). */
-const settlesWithin = (pending: Promise<unknown>, ms: number): Promise<boolean> => {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  return Promise.race([pending.then(() => true, () => true), timeout]).finally(() => clearTimeout(timer));
-};
 
 /** `pending`, or a 503 once Redis has not answered for OPS_ANSWER_MS. */
 async function answeredInTime<T>(pending: Promise<T>): Promise<T> {
@@ -146,7 +140,8 @@ export function createQueueScheduler({
         await worker?.close();
         await queue.close();
       })();
-      if (!(await settlesWithin(graceful, STOP_WAIT_MS))) {
+      const closedInTime = await Promise.race([graceful.then(() => true, () => true), delay(STOP_WAIT_MS, false, { ref: false })]);
+      if (!closedInTime) {
         logger.warn({ waitedMs: STOP_WAIT_MS }, "job queue did not close in time (is Redis reachable?); closing it by force");
         connection.disconnect();
         void worker?.close(true).catch(() => {});
