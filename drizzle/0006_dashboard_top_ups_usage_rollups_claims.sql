@@ -39,4 +39,4 @@ ALTER TABLE "top_ups" ADD CONSTRAINT "top_ups_account_id_accounts_id_fk" FOREIGN
 ALTER TABLE "usage_rollups" ADD CONSTRAINT "usage_rollups_account_id_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."accounts"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "top_ups_account_created_idx" ON "top_ups" USING btree ("account_id","created_at");--> statement-breakpoint
 ALTER TABLE "accounts" ADD CONSTRAINT "accounts_claim_token_hash_unique" UNIQUE("claim_token_hash");--> statement-breakpoint
-ALTER TABLE "ledger_entries" ADD CONSTRAINT "ledger_entries_debit_keeps_balance" CHECK ("ledger_entries"."amount_cents" >= 0 or "ledger_entries"."balance_after_cents" >= 0 or "ledger_entries"."kind" = 'refund');
+ALTER TABLE "ledger_entries" ADD CONSTRAINT "ledger_entries_debit_keeps_balance" CHECK ("ledger_entries"."amount_cents" >= 0 or "ledger_entries"."balance_after_cents" >= 0 or ("ledger_entries"."kind" = 'refund' and "ledger_entries"."idempotency_key" like 'stripe-refund:%'));

@@ -24,10 +24,10 @@ export const ledgerEntries = pgTable(
     uniqueIndex("ledger_entries_idempotency_idx").on(t.accountId, t.idempotencyKey),
     index("ledger_entries_account_created_idx").on(t.accountId, t.createdAt),
     // SPEC 5, enforced by the database as the last line: a debit never takes a balance below zero,
-    // except a Stripe refund (money that has already left), after which new requests get 402.
+    // except a refund Stripe reports (money that has already left), after which new requests get 402.
     check(
       "ledger_entries_debit_keeps_balance",
-      sql`${t.amountCents} >= 0 or ${t.balanceAfterCents} >= 0 or ${t.kind} = 'refund'`,
+      sql`${t.amountCents} >= 0 or ${t.balanceAfterCents} >= 0 or (${t.kind} = 'refund' and ${t.idempotencyKey} like 'stripe-refund:%')`,
     ),
   ],
 );
