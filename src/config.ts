@@ -73,7 +73,15 @@ const envSchema = z.object({
   TRUSTED_PROXY_HOPS: optional(z.coerce.number().int().min(0).max(10)).default(0),
   // Browser origins allowed to call /graphql with credentials; none by default.
   DASHBOARD_ORIGINS: optional(commaSeparated(origin)).default([]),
+  // Introspection and GraphiQL on /graphql; auto: on for the embedded default, off in production.
+  GRAPHQL_DEV_TOOLS: optional(z.enum(["auto", "on", "off"])).default("auto"),
+  NODE_ENV: optional(z.string()),
   UPSTREAM_MAX_ATTEMPTS: optional(z.coerce.number().int().min(1).max(10)).default(3),
+  // Stripe top-ups (SPEC 5), both or neither; without them top-ups are refused and everything else works.
+  STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_(test|live)_\w+$/, "must be a Stripe secret key (sk_test_…, sk_live_…) or restricted key (rk_…)")),
+  STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_\w+$/, "must be a webhook signing secret (whsec_…)")),
+  // Another address for Stripe's API (stripe-mock, a proxy); unset, Stripe's own.
+  STRIPE_API_BASE: optional(origin),
   LOG_LEVEL: optional(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).default("info"),
 }).refine((env) => env.HOLD_TTL_SECONDS >= 2 * env.HOLD_CHECKPOINT_SECONDS, {
   // A live request's hold must outlive a missed checkpoint, or the sweeper would take it for a crashed one's.
@@ -157,14 +165,17 @@ export type ScanningConfig =
   /** FILE_SCANNING=auto on the embedded default bound to loopback: uploads made while clamd does not answer are stored unscanned. */
   | { mode: "when-answering"; clamdUrl: string };
 
+/** Why this start counts as production, where `auto` settings choose safety over convenience; null for the embedded default. */
+function productionReason(env: z.infer<typeof envSchema>): string | null {
+  if (env.NODE_ENV === "production") return "NODE_ENV=production";
+  if (env.DATABASE_URL) return "DATABASE_URL is set";
+  return isLoopback(env.HOST) ? null : `HOST=${env.HOST} is not a loopback address`;
+}
+
 function scanningConfig(env: z.infer<typeof envSchema>): ScanningConfig {
   if (env.FILE_SCANNING === "off") return { mode: "off" };
   if (env.FILE_SCANNING === "on") return { mode: "required", clamdUrl: env.CLAMD_URL, productionBecause: null };
-  const productionBecause = env.DATABASE_URL
-    ? "DATABASE_URL is set"
-    : isLoopback(env.HOST)
-      ? null
-      : `HOST=${env.HOST} is not a loopback address`;
+  const productionBecause = productionReason(env);
   return productionBecause
     ? { mode: "required", clamdUrl: env.CLAMD_URL, productionBecause }
     : { mode: "when-answering", clamdUrl: env.CLAMD_URL };
@@ -177,6 +188,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
   const modelTable = loadModelTable(env);
   if (env.JOBS === "worker" && !env.REDIS_URL) {
     throw new ConfigError("JOBS=worker needs REDIS_URL: the worker processes take the jobs from a queue in Redis.");
+  }
+  if (!env.STRIPE_SECRET_KEY !== !env.STRIPE_WEBHOOK_SECRET) {
+    throw new ConfigError("Top-ups need both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET (or neither, to turn them off).");
   }
   return {
     host: env.HOST,
@@ -219,7 +233,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
     trustedProxyHops: env.TRUSTED_PROXY_HOPS,
     dashboardOrigins: env.DASHBOARD_ORIGINS,
+    graphqlDevTools: env.GRAPHQL_DEV_TOOLS === "auto" ? productionReason(env) === null : env.GRAPHQL_DEV_TOOLS === "on",
     upstreamMaxAttempts: env.UPSTREAM_MAX_ATTEMPTS,
+    /** null: top-ups are off. */
+    stripe:
+      env.STRIPE_SECRET_KEY && env.STRIPE_WEBHOOK_SECRET
+        ? {
+            secretKey: env.STRIPE_SECRET_KEY,
+            webhookSecret: env.STRIPE_WEBHOOK_SECRET,
+            apiBase: env.STRIPE_API_BASE ? new URL(env.STRIPE_API_BASE) : null,
+          }
+        : null,
     logLevel: env.LOG_LEVEL,
   };
 }

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Hono } from "hono";
 import type { Config } from "./config.js";
+import { createAccountClaims } from "./domain/account-claims.js";
 import { createAccounts } from "./domain/accounts.js";
 import { createAudit } from "./domain/audit.js";
 import { createApiKeyAuth } from "./domain/auth.js";
@@ -25,11 +26,19 @@ import type { Logger } from "./domain/logger.js";
 import { createRequestHistory } from "./domain/request-history.js";
 import { createRequestLog } from "./domain/request-log.js";
 import { createSessions } from "./domain/sessions.js";
+import { createUsageSeries } from "./domain/usage-series.js";
 import { createUnknownKeyCache } from "./domain/unknown-key-cache.js";
 import { createInProcessScheduler } from "./domain/jobs/in-process-scheduler.js";
 import { createJobOperations } from "./domain/jobs/job-monitor.js";
 import { fileRetentionJob } from "./domain/jobs/file-retention.js";
 import { settleAbandonedHoldsJob } from "./domain/jobs/settle-abandoned-holds.js";
+import { createTopUpCheckouts } from "./domain/top-ups/checkout.js";
+import { createPaymentEvents, STRIPE_EVENT_JOB } from "./domain/top-ups/payment-events.js";
+import { createStripeWebhookIntake } from "./domain/top-ups/webhook-intake.js";
+import { createBullmqJobQueue } from "./infra/bullmq-job-queue.js";
+import { createInProcessJobQueue } from "./infra/in-process-job-queue.js";
+import { createStripeGateway } from "./infra/stripe-gateway.js";
+import { stripeWebhookRoutes } from "./rest/stripe-webhook.js";
 import { createCheckpoints } from "./domain/metering/checkpoints.js";
 import { createMetering } from "./domain/metering/metered-call.js";
 import { createDashboardGraphQL } from "./graphql/yoga.js";
@@ -68,6 +77,8 @@ const DRAIN_POLL_MS = 50;
 const SHUTDOWN_SETTLE_MS = 10_000;
 // Uploads take seconds; a staged file an hour old was left by a process that died mid-upload.
 const STAGING_SWEEP_MS = 3_600_000;
+// Ended sessions open nothing; deleting them only keeps the table small.
+const SESSION_CLEANUP_MS = 6 * 3_600_000;
 
 /** Builds infra, domain services and the HTTP surfaces from one config. */
 export async function createPlatform(config: Config, overrides: PlatformOverrides = {}) {
@@ -103,6 +114,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     streamSlotTtlMs: config.streamSlotTtlSeconds * 1000,
   });
   const requestLog = createRequestLog({ db });
+  const sessions = createSessions({ db, clock });
   const blobStore = createLocalBlobStore({ root: config.files.dir });
   const { scanning } = config.files;
   const scanner = scanning.mode === "off" ? null : createClamdScanner({ url: scanning.clamdUrl });
@@ -141,14 +153,30 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const sharedJobs = config.redis ? createQueueScheduler({ ...config.redis, logger, work: config.runsSharedJobs }) : localJobs;
   sharedJobs.schedule(settleAbandonedHoldsJob(billing, { everyMs: config.holdSweepSeconds * 1000 }));
   sharedJobs.schedule(fileRetentionJob(files, { everyMs: config.files.retentionSweepSeconds * 1000 }));
+  sharedJobs.schedule({
+    name: "delete-ended-sessions",
+    everyMs: SESSION_CLEANUP_MS,
+    run: async () => {
+      while ((await sessions.deleteEnded()) > 0);
+    },
+  });
   localJobs.schedule({
     name: "sweep-upload-staging",
     everyMs: STAGING_SWEEP_MS,
     run: async () => void (await blobStore.sweepStaging(STAGING_SWEEP_MS)),
   });
   localJobs.schedule({ name: "flush-key-usage", everyMs: KEY_USAGE_FLUSH_MS, run: keyUsage.flush });
+  // One-off jobs (Stripe's events) go where the shared jobs go: Redis, run by whichever process works the queue.
+  const oneOffJobs = config.redis
+    ? createBullmqJobQueue({ ...config.redis, logger, work: config.runsSharedJobs })
+    : createInProcessJobQueue({
+        onError: (error, job) => logger.error({ err: error, job: job.name, jobId: job.id }, "job failed for good; ops can retry it (jobs.retry)"),
+      });
+  const stripe = config.stripe && createStripeGateway(config.stripe);
+  oneOffJobs.handle(STRIPE_EVENT_JOB, createPaymentEvents({ db, clock, ledger, logger }).apply);
+  const topUps = createTopUpCheckouts({ db, clock, logger, stripe, publicBaseUrl: config.publicBaseUrl });
 
-  const jobs = createJobOperations(sharedJobs === localJobs ? [localJobs] : [sharedJobs, localJobs]);
+  const jobs = createJobOperations([...(sharedJobs === localJobs ? [localJobs] : [sharedJobs, localJobs]), oneOffJobs]);
   // The counts the ops API shows; a queue that does not answer leaves its series out, not the whole scrape.
   metrics.gauge("sentx_queue_jobs", "Jobs in each queue by state, as its runner counts them.", async () =>
     (await jobs.stats().catch(() => [])).flatMap(({ queue, counts }) =>
@@ -156,16 +184,20 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     ),
   );
   const opsTokens = resolveOpsTokens(config);
+  const claims = createAccountClaims({ db, clock, sessions, failures: authFailures });
+  const requests = createRequestHistory({ db });
+  const identities = createIdentityDirectory({ db });
   const ops = createOpsHandler({
     services: {
       db,
       accounts,
+      claims,
       keys,
       ledger,
       files,
       credits: createCredits({ db, ledger }),
-      requests: createRequestHistory({ db }),
-      identities: createIdentityDirectory({ db }),
+      requests,
+      identities,
       jobs,
       audit: createAudit({ db, clock }),
     },
@@ -173,7 +205,6 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     logger,
     authFailures,
   });
-  const sessions = createSessions({ db, clock });
   const dashboardAccounts = createDashboardAccounts({
     db,
     accounts,
@@ -187,7 +218,22 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       subject: { keyPrefix: "sign-in-failures", described: "this account" },
     }),
   });
-  const graphql = createDashboardGraphQL({ dashboardOrigins: config.dashboardOrigins, logger, accounts, dashboardAccounts, sessions, keys });
+  const graphql = createDashboardGraphQL({
+    dashboardOrigins: config.dashboardOrigins,
+    devTools: config.graphqlDevTools,
+    logger,
+    accounts,
+    dashboardAccounts,
+    claims,
+    sessions,
+    keys,
+    files,
+    accountLedger: (accountId, page) => ledger.list(db, accountId, page),
+    identities,
+    requests,
+    usage: createUsageSeries({ db }),
+    topUps,
+  });
 
   let draining = false;
   let requestsInFlight = 0;
@@ -228,7 +274,8 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       }),
     )
     .route("/v1", createOpenAIFacade({ auth, chat, catalog, limits, files, clock, maxBodyBytes: config.maxBodyBytes }))
-    .route("/", new Hono<{ Variables: ClientAddressVariables }>().all("/graphql", (c) => graphql.fetch(c.req.raw, { clientAddress: c.get("clientAddress") })));
+    .route("/", stripeWebhookRoutes(createStripeWebhookIntake({ stripe, queue: oneOffJobs })))
+    .route("/", new Hono<{ Variables: ClientAddressVariables }>().all("/graphql", (c) => graphql.fetch(c.req.raw, c.get("clientAddress"))));
   // With ADMIN_PORT the ops API and /metrics get a listener of their own, private by where it binds, so
   // /metrics is open there; without it they share the public port, and /metrics wants the ops token.
   const admin = config.admin && { ...config.admin, fetch: listenerApp().route("/", opsAndMetrics({ metricsNeedToken: false })).fetch };
@@ -257,7 +304,8 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     async close() {
       checkpoints.stop();
       await localJobs.stop();
-      if (sharedJobs !== localJobs) await sharedJobs.stop();
+      // Together: with Redis gone each waits out its stop deadline, and the waits must not add up.
+      await Promise.all([sharedJobs === localJobs ? null : sharedJobs.stop(), oneOffJobs.stop()]);
       await keyUsage.flush();
       await http.close();
       await coordination.close();

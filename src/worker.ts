@@ -1,8 +1,9 @@
-// `npm run worker`: the shared jobs (the hold sweeper, file retention) in a
-// process of their own, for deployments that run the API with JOBS=worker.
-// It takes jobs from the same Redis queue as every other worker, so any
-// number may run; each occurrence of a job runs once. SIGTERM lets the job in
-// hand finish, then exits 0.
+// `npm run worker`: the shared jobs (the hold sweeper, file retention, and
+// the one-off jobs such as Stripe's events) in a process of their own, for
+// deployments that run the API with JOBS=worker. It takes jobs from the same
+// Redis queues as every other worker, so any number may run; each job (or
+// occurrence of a recurring one) runs once. SIGTERM lets the jobs in hand
+// finish, then exits 0.
 import { ConfigError, loadConfig } from "./config.js";
 import { createPlatform } from "./platform.js";
 import { explainDatabaseFailure, refuseToStart } from "./start-checks.js";
@@ -18,8 +19,8 @@ async function start() {
 }
 
 const platform = await start().catch(refuseToStart("SentX worker"));
-platform.logger.info({}, "worker running: hold sweeper and file retention");
-process.stderr.write("SentX worker running (hold sweeper, file retention). Stop it with SIGTERM or Ctrl-C.\n");
+platform.logger.info({}, "worker running: hold sweeper, file retention, Stripe events");
+process.stderr.write("SentX worker running (hold sweeper, file retention, Stripe events). Stop it with SIGTERM or Ctrl-C.\n");
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -14,6 +14,7 @@ export const errorTable = {
   insufficient_balance: { status: 402, type: "insufficient_balance" },
   account_suspended: { status: 403, type: "permission_error" },
   model_not_allowed: { status: 403, type: "permission_error" },
+  csrf_token_invalid: { status: 403, type: "permission_error" },
   not_found: { status: 404, type: "not_found_error" },
   file_not_found: { status: 404, type: "not_found_error" },
   conflict: { status: 409, type: "invalid_request_error" },
@@ -30,6 +31,8 @@ export const errorTable = {
   upstream_error: { status: 502, type: "server_error" },
   upstream_unavailable: { status: 503, type: "server_error" },
   service_unavailable: { status: 503, type: "server_error" },
+  // The server has no Stripe keys: top-ups (and Stripe's webhook, which Stripe keeps retrying) wait for them.
+  top_ups_unavailable: { status: 503, type: "server_error" },
 } as const satisfies Record<string, { status: number; type: string }>;
 
 export type ErrorCode = keyof typeof errorTable;

@@ -19,4 +19,5 @@ export const newId = {
   completion: () => `chatcmpl-${randomBase62(29)}`,
   lease: () => `lease_${randomBase62(20)}`,
   auditEntry: () => `audit_${randomBase62(20)}`,
+  topUp: () => `topup_${randomBase62(20)}`,
 };

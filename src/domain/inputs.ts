@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CLAIM_TOKEN_HOURS } from "./account-claims.js";
 
 // Input schemas of the domain's verbs, parsed once at whichever surface calls them.
 
@@ -59,6 +60,11 @@ export const createAccountInput = z.object({
 });
 
 export const accountRefInput = z.object({ accountId });
+
+export const issueClaimTokenInput = z.object({
+  accountId,
+  validForHours: z.number().int().min(1).max(CLAIM_TOKEN_HOURS.max).default(CLAIM_TOKEN_HOURS.default),
+});
 
 export const listAccountsInput = z
   .object({ ...page, status: z.enum(["active", "suspended"]).optional(), plan: plan.optional() })

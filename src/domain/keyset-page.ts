@@ -25,16 +25,19 @@ export interface NewestFirst<T extends PgTable> {
 /**
  * One page of rows matching `where`, newest first. The cursor is the id of the
  * last row of the page before, so rows added meanwhile never shift a page.
+ * A cursor outside `cursorScope` (say, another account's row) is as unknown as
+ * a made-up one, so a cursor never tells whether someone else's row exists.
  */
 export async function newestFirstPage<T extends PgTable>(
   db: DbOrTx,
   { table, at, id }: NewestFirst<T>,
   where: SQL | undefined,
   page: PageRequest,
+  cursorScope?: SQL,
 ): Promise<Page<T["$inferSelect"]>> {
   let beyondCursor: SQL | undefined;
   if (page.cursor !== undefined) {
-    const [known] = await db.select({ id }).from(table as PgTable).where(eq(id, page.cursor));
+    const [known] = await db.select({ id }).from(table as PgTable).where(and(eq(id, page.cursor), cursorScope));
     if (!known) throw new DomainError("invalid_request_error", "No such cursor: pass the nextCursor of the page before.", "cursor");
     // Compared in SQL: the database keeps microseconds, a JS Date only milliseconds.
     beyondCursor = sql`(${at}, ${id}) < (select ${at}, ${id} from ${table} where ${id} = ${page.cursor})`;

@@ -29,6 +29,14 @@ export interface PostResult {
   created: boolean;
 }
 
+export interface LedgerPageRequest {
+  limit: number;
+  /** The id of the last entry of the previous page. */
+  before?: string | undefined;
+  /** Only entries of this kind. */
+  kind?: LedgerEntryKind | undefined;
+}
+
 export interface LedgerMismatch {
   accountId: string;
   balanceCents: number;
@@ -60,7 +68,32 @@ export function createLedger({ clock }: { clock: Clock }) {
    * Appends one entry and moves the balance by its amount, exactly once per
    * (account, idempotency key). Refuses to take the balance below zero.
    */
-  async function post(dbOrTx: DbOrTx, input: PostEntryInput): Promise<PostResult> {
+  const post = (dbOrTx: DbOrTx, input: PostEntryInput): Promise<PostResult> => append(dbOrTx, input, { mayOverdraw: false });
+
+  /**
+   * The one debit that may take the balance below zero: money Stripe gave
+   * back to the payer was already spent here. Stripe reports a charge's
+   * refunds as a running total, so the key names the charge and that total:
+   * each refund posts once, however often its event is delivered. The
+   * `stripe-refund:` prefix is what the database's check lets through.
+   */
+  const postStripeRefund = (
+    dbOrTx: DbOrTx,
+    input: { accountId: string; chargeId: string; refundedTotalCents: number; amountCents: number; memo: string },
+  ): Promise<PostResult> =>
+    append(
+      dbOrTx,
+      {
+        accountId: input.accountId,
+        kind: "refund",
+        amountCents: -input.amountCents,
+        idempotencyKey: `stripe-refund:${input.chargeId}:${input.refundedTotalCents}`,
+        memo: input.memo,
+      },
+      { mayOverdraw: true },
+    );
+
+  async function append(dbOrTx: DbOrTx, input: PostEntryInput, { mayOverdraw }: { mayOverdraw: boolean }): Promise<PostResult> {
     // Decision: a 0-cent entry is refused. It moves no money, would only add
     // noise to an append-only history, and would burn its idempotency key.
     if (!Number.isSafeInteger(input.amountCents) || input.amountCents === 0) {
@@ -77,7 +110,7 @@ export function createLedger({ clock }: { clock: Clock }) {
       if (!account) throw new DomainError("not_found", `No account ${input.accountId}.`);
 
       const balanceAfterCents = account.balanceCents + input.amountCents;
-      if (balanceAfterCents < 0) {
+      if (balanceAfterCents < 0 && !mayOverdraw) {
         // A retried debit that was already applied is a success, not an overdraft.
         const existing = await findByIdempotencyKey(tx, input.accountId, input.idempotencyKey);
         if (existing) return { entry: existing, created: false };
@@ -119,7 +152,7 @@ export function createLedger({ clock }: { clock: Clock }) {
    * Order is (created_at, id): entries posted in the same millisecond come in
    * id order, which is stable but not necessarily the order they were posted.
    */
-  async function list(db: DbOrTx, accountId: string, page: { limit: number; before?: string | undefined }): Promise<LedgerEntry[]> {
+  async function list(db: DbOrTx, accountId: string, page: LedgerPageRequest): Promise<LedgerEntry[]> {
     let after = undefined;
     if (page.before) {
       const [cursor] = await db
@@ -135,7 +168,7 @@ export function createLedger({ clock }: { clock: Clock }) {
     return db
       .select()
       .from(ledgerEntries)
-      .where(and(eq(ledgerEntries.accountId, accountId), after))
+      .where(and(eq(ledgerEntries.accountId, accountId), equalsIfGiven(ledgerEntries.kind, page.kind), after))
       .orderBy(desc(ledgerEntries.createdAt), desc(ledgerEntries.id))
       .limit(page.limit);
   }
@@ -164,7 +197,7 @@ export function createLedger({ clock }: { clock: Clock }) {
     return rows.map((r) => ({ accountId: r.accountId, balanceCents: r.balanceCents, ledgerSumCents: Number(r.ledgerSumCents) }));
   }
 
-  return { post, list, verify };
+  return { post, postStripeRefund, list, verify };
 }
 
 export type Ledger = ReturnType<typeof createLedger>;

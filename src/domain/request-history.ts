@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { Db } from "./db.js";
 import { DomainError } from "./errors.js";
 import { newestFirstPage, type Page, type PageRequest } from "./keyset-page.js";
@@ -24,6 +24,14 @@ export function createRequestHistory({ db }: { db: Db }) {
       const [request] = await db.select().from(requests).where(eq(requests.id, requestId));
       if (!request) throw new DomainError("not_found", `No request ${requestId}.`, "requestId");
       return request;
+    },
+
+    /** The account's requests among `ids`, in no particular order: another account's ids find nothing. */
+    getMany(accountId: string, ids: readonly string[]): Promise<RequestRecord[]> {
+      return db
+        .select()
+        .from(requests)
+        .where(and(eq(requests.accountId, accountId), inArray(requests.id, [...ids])));
     },
 
     list(query: RequestQuery): Promise<Page<RequestRecord>> {

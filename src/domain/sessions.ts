@@ -1,15 +1,13 @@
-import { createHash } from "node:crypto";
-import { and, eq, gt, isNull, ne } from "drizzle-orm";
+import { and, eq, gt, inArray, isNotNull, isNull, lte, ne, or } from "drizzle-orm";
 import type { Clock } from "./clock.js";
 import type { Db } from "./db.js";
-import { newId, randomBase62 } from "./ids.js";
+import { newId } from "./ids.js";
 import { dashboardSessions } from "./schema/index.js";
+import { hashSecretToken as hashToken, newSecretToken } from "./secret-tokens.js";
 
 const SESSION_TTL_MS = 30 * 24 * 3_600_000;
-// ~238 bits: unguessable, so a fast hash protects the stored copy.
-const TOKEN_RANDOM_LENGTH = 40;
-
-const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
+// Small deletes keep each transaction short; a backlog drains within one run.
+const CLEANUP_BATCH = 1_000;
 
 export interface DashboardSession {
   id: string;
@@ -22,7 +20,7 @@ export function createSessions({ db, clock }: { db: Db; clock: Clock }) {
 
   return {
     async start(accountId: string): Promise<{ token: string; expiresAt: Date }> {
-      const token = `sess_${randomBase62(TOKEN_RANDOM_LENGTH)}`;
+      const token = newSecretToken("sess");
       const now = clock.now();
       const expiresAt = new Date(now.getTime() + SESSION_TTL_MS);
       await db.insert(dashboardSessions).values({ id: newId.session(), accountId, tokenHash: hashToken(token), createdAt: now, expiresAt });
@@ -40,6 +38,17 @@ export function createSessions({ db, clock }: { db: Db; clock: Clock }) {
 
     async end(sessionId: string): Promise<void> {
       await db.update(dashboardSessions).set({ revokedAt: clock.now() }).where(and(eq(dashboardSessions.id, sessionId), live()));
+    },
+
+    /** Deletes up to a batch of ended sessions (expired or signed out): they can open nothing. Returns how many. */
+    async deleteEnded(): Promise<number> {
+      const ended = db
+        .select({ id: dashboardSessions.id })
+        .from(dashboardSessions)
+        .where(or(lte(dashboardSessions.expiresAt, clock.now()), isNotNull(dashboardSessions.revokedAt)))
+        .limit(CLEANUP_BATCH);
+      const deleted = await db.delete(dashboardSessions).where(inArray(dashboardSessions.id, ended)).returning({ id: dashboardSessions.id });
+      return deleted.length;
     },
 
     /** Ends every live session of the account, except the one asked to keep. */

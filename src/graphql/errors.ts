@@ -1,10 +1,11 @@
 import { GraphQLError } from "graphql";
-import { maskError, type MaskError } from "graphql-yoga";
+import { maskError, type MaskError, type Plugin } from "graphql-yoga";
 import { z } from "zod";
 import { DomainError, RetryLaterError } from "../domain/errors.js";
+import type { DashboardContext } from "./context.js";
 
 // Duck-typed: the executor may build its errors with another copy of graphql, which instanceof would not recognise.
-type Located = Partial<Pick<GraphQLError, "originalError" | "nodes" | "path">>;
+type Located = Partial<Pick<GraphQLError, "originalError" | "nodes" | "path" | "extensions">>;
 
 const asGraphQLError = (error: Located, message: string, extensions: Record<string, unknown>) =>
   new GraphQLError(message, { nodes: error.nodes ?? null, path: error.path ?? null, extensions });
@@ -33,4 +34,22 @@ export const maskDashboardError: MaskError = (error, message, isDev) => {
     });
   }
   return maskError(error, message, isDev);
+};
+
+/** Seconds a refusal asks the caller to wait, whether the error was masked yet or not. */
+function retryAfterSeconds(error: Located): number | null {
+  if (error.originalError instanceof RetryLaterError) return Math.ceil(error.originalError.retryAfterMs / 1000);
+  const masked = error.extensions?.retryAfter;
+  return typeof masked === "number" ? masked : null;
+}
+
+/** A 429-like refusal (SPEC 6) also sets Retry-After on the HTTP answer, as on /v1, for clients that honour the header. */
+export const retryAfterHeader: Plugin<DashboardContext> = {
+  onExecute: () => ({
+    onExecuteDone({ args, result }) {
+      const errors = "errors" in result ? (result.errors ?? []) : [];
+      const waits = errors.map((error) => retryAfterSeconds(error as Located)).filter((wait) => wait !== null);
+      if (waits.length > 0) (args.contextValue as DashboardContext).responseHeaders.set("retry-after", String(Math.max(...waits)));
+    },
+  }),
 };

@@ -3,9 +3,9 @@ import type { Logger } from "../domain/logger.js";
 
 // A key or token that reached a message or an error despite the field rules
 // below: an API key (ours, or an upstream's `sk-proj-…`), a generated ops
-// token, or whatever follows "Bearer". Key display prefixes (`sk-AbCd`) are
-// too short to match.
-const SECRET_SHAPES = /\b(sk-|ops_)[\w-]{16,}|\b(Bearer\s+)[^\s"\\]+/gi;
+// token, a Stripe secret or restricted key or webhook secret, or whatever
+// follows "Bearer". Key display prefixes (`sk-AbCd`) are too short to match.
+const SECRET_SHAPES = /\b(sk-|ops_|[sr]k_(?:test|live)_|whsec_)[\w-]{16,}|\b(Bearer\s+)[^\s"\\]+/gi;
 
 const options = (level: string): LoggerOptions => ({
   level,

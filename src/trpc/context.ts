@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { AccountClaims } from "../domain/account-claims.js";
 import type { Accounts } from "../domain/accounts.js";
 import type { Audit } from "../domain/audit.js";
 import type { Credits } from "../domain/credits.js";
@@ -14,6 +15,7 @@ import type { NamedOpsToken } from "../infra/ops-token.js";
 export interface OpsServices {
   db: Db;
   accounts: Accounts;
+  claims: AccountClaims;
   keys: Keys;
   ledger: Ledger;
   credits: Credits;

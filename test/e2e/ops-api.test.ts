@@ -468,6 +468,7 @@ describe("jobs: BullMQ (with Redis)", () => {
       expect((await client.jobs.stats.query()).map((q) => [q.queue, q.runner])).toEqual([
         ["recurring", "bullmq"],
         ["in-process", "in-process"],
+        ["one-off", "bullmq"],
       ]);
 
       const sweep = vi.spyOn(queued.platform.services.billing, "settleAbandonedHolds").mockRejectedValue(new Error("disk full"));

@@ -10,14 +10,18 @@ let owners = 0;
 
 /** The dashboard API over real HTTP, as a browser signed in with `token` calls it. */
 export function dashboard(t: TestPlatform) {
-  async function graphql<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GraphQLAnswer<T>> {
+  /** The whole HTTP answer, for its headers. */
+  async function post<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, token?: string) {
     const res = await fetch(`${t.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", ...(token && { authorization: `Bearer ${token}` }) },
       body: JSON.stringify({ query, variables }),
     });
-    return (await res.json()) as GraphQLAnswer<T>;
+    return { headers: res.headers, answer: (await res.json()) as GraphQLAnswer<T> };
   }
+
+  const graphql = async <T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, token?: string) =>
+    (await post<T>(query, variables, token)).answer;
 
   const signIn = async (email: string, password: string) =>
     graphql(`mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { token expiresAt account { id email } } }`, {
@@ -27,6 +31,7 @@ export function dashboard(t: TestPlatform) {
 
   return {
     graphql,
+    post,
     signIn,
     /** A new account owner, signed up and signed in. */
     async owner(password = "correct horse battery") {

@@ -1,17 +1,38 @@
-import { pgTable, text, unique } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { index, pgTable, text, unique } from "drizzle-orm/pg-core";
 import { accountRef } from "./accounts.js";
 import { cents, timestampTz, tokens } from "./columns.js";
 
 /**
- * The request log summed per quarter hour and per (key, model, end user,
- * conversation), for the dashboard's usage series (SPEC 11). A quarter hour,
- * not an hour: every IANA zone's offset is a whole number of quarter hours, so
- * hour and day buckets in any zone are exact sums of these rows.
+ * Which rows a grain keeps, and how wide its time buckets are. Each grain sums
+ * the request log by fewer dimensions than the next, so a usage query reads the
+ * coarsest one that still has every dimension it filters or groups by:
+ *
+ *   key_model_hour        per UTC hour, key and model: every request;
+ *   key_model_quarter     the same per quarter hour, for zones whose offset is not whole hours;
+ *   end_user_quarter      per quarter hour, key, model and end user: requests with an end user;
+ *   conversation_quarter  per quarter hour, key, model, end user and conversation: requests in a conversation.
+ *
+ * Quarter hours because every IANA zone's offset is a whole number of quarter
+ * hours, so hour and day buckets in any zone are exact sums of these rows. The
+ * end-user and conversation grains leave out requests without one: most
+ * requests have their own conversation, so keeping them would make the
+ * conversation grain as large as the request log; the query gets the requests
+ * without one as the total less the rest.
+ */
+export const usageGrains = ["key_model_hour", "key_model_quarter", "end_user_quarter", "conversation_quarter"] as const;
+export type UsageGrain = (typeof usageGrains)[number];
+
+/**
+ * The request log summed per grain (above), kept by triggers on `requests`
+ * in the transaction that writes them (migration 0008), for the dashboard's
+ * usage series (SPEC 11).
  */
 export const usageRollups = pgTable(
   "usage_rollups",
   {
     accountId: accountRef(),
+    grain: text("grain").$type<UsageGrain>().notNull(),
     bucketStart: timestampTz("bucket_start").notNull(),
     apiKeyId: text("api_key_id"),
     model: text("model").notNull(),
@@ -23,10 +44,15 @@ export const usageRollups = pgTable(
     costCents: cents("cost_cents").notNull().default(0),
   },
   (t) => [
-    // Its index also serves the series' scan: one account, a range of buckets.
+    // Its index also serves the series' scan: one account, one grain, a range of buckets.
     unique("usage_rollups_bucket_key")
-      .on(t.accountId, t.bucketStart, t.model, t.apiKeyId, t.endUserId, t.conversationId)
+      .on(t.accountId, t.grain, t.bucketStart, t.model, t.apiKeyId, t.endUserId, t.conversationId)
       .nullsNotDistinct(),
+    // A filter on a few end users or conversations reads only their rows.
+    index("usage_rollups_end_user_idx").on(t.accountId, t.endUserId, t.bucketStart).where(sql`${t.grain} = 'end_user_quarter'`),
+    index("usage_rollups_conversation_idx")
+      .on(t.accountId, t.conversationId, t.bucketStart)
+      .where(sql`${t.grain} = 'conversation_quarter'`),
   ],
 );
 

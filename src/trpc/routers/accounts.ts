@@ -2,6 +2,7 @@ import {
   accountRefInput,
   createAccountInput,
   findAccountInput,
+  issueClaimTokenInput,
   listAccountsInput,
   setAccountLimitsInput,
   setAccountPlanInput,
@@ -10,7 +11,7 @@ import { effectiveLimits } from "../../domain/limits/defaults.js";
 import type { Account } from "../../domain/schema/index.js";
 import { opsMutation, opsProcedure, router } from "../trpc.js";
 
-const accountView = ({ passwordHash: _hidden, ...account }: Account) => ({
+const accountView = ({ passwordHash: _password, claimTokenHash: _claimToken, ...account }: Account) => ({
   ...account,
   availableCents: account.balanceCents - account.heldCents,
   /** The limits in force: the overrides in `limits` over the platform defaults. */
@@ -38,6 +39,10 @@ export const accountsRouter = router({
   setLimits: opsMutation
     .input(setAccountLimitsInput)
     .mutation(async ({ ctx, input }) => accountView(await ctx.services.accounts.setLimits(input.accountId, input.limits, ctx.scope))),
+  /** A one-time token with which the owner signs up to this account (the dashboard's claimAccount); shown once. */
+  issueClaimToken: opsMutation
+    .input(issueClaimTokenInput)
+    .mutation(({ ctx, input }) => ctx.services.claims.issue(input.accountId, input.validForHours, ctx.scope)),
   setPlan: opsMutation
     .input(setAccountPlanInput)
     .mutation(async ({ ctx, input }) => accountView(await ctx.services.accounts.setPlan(input.accountId, input.plan, ctx.scope))),
