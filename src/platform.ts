@@ -34,6 +34,7 @@ import { fileRetentionJob } from "./domain/jobs/file-retention.js";
 import { settleAbandonedHoldsJob } from "./domain/jobs/settle-abandoned-holds.js";
 import { createTopUpCheckouts } from "./domain/top-ups/checkout.js";
 import { createPaymentEvents, STRIPE_EVENT_JOB } from "./domain/top-ups/payment-events.js";
+import { reconcileTopUpsJob } from "./domain/top-ups/reconcile.js";
 import { createStripeWebhookIntake } from "./domain/top-ups/webhook-intake.js";
 import { createBullmqJobQueue } from "./infra/bullmq-job-queue.js";
 import { createInProcessJobQueue } from "./infra/in-process-job-queue.js";
@@ -173,7 +174,10 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
         onError: (error, job) => logger.error({ err: error, job: job.name, jobId: job.id }, "job failed for good; ops can retry it (jobs.retry)"),
       });
   const stripe = config.stripe && createStripeGateway(config.stripe);
-  oneOffJobs.handle(STRIPE_EVENT_JOB, createPaymentEvents({ db, clock, ledger, logger }).apply);
+  const payments = createPaymentEvents({ db, clock, ledger, logger });
+  oneOffJobs.handle(STRIPE_EVENT_JOB, payments.apply);
+  // A shared job: catches the payments whose webhook event was lost.
+  if (stripe) sharedJobs.schedule(reconcileTopUpsJob({ db, clock, logger, stripe, payments }));
   const topUps = createTopUpCheckouts({ db, clock, logger, stripe, publicBaseUrl: config.publicBaseUrl });
 
   const jobs = createJobOperations([...(sharedJobs === localJobs ? [localJobs] : [sharedJobs, localJobs]), oneOffJobs]);

@@ -1,5 +1,5 @@
-// `npm run worker`: the shared jobs (the hold sweeper, file retention, and
-// the one-off jobs such as Stripe's events) in a process of their own, for
+// `npm run worker`: the shared jobs (the hold sweeper, file retention, ended
+// sessions, top-up reconciliation, and the one-off jobs such as Stripe's events) in a process of their own, for
 // deployments that run the API with JOBS=worker. It takes jobs from the same
 // Redis queues as every other worker, so any number may run; each job (or
 // occurrence of a recurring one) runs once. SIGTERM lets the jobs in hand
@@ -19,8 +19,9 @@ async function start() {
 }
 
 const platform = await start().catch(refuseToStart("SentX worker"));
-platform.logger.info({}, "worker running: hold sweeper, file retention, Stripe events");
-process.stderr.write("SentX worker running (hold sweeper, file retention, Stripe events). Stop it with SIGTERM or Ctrl-C.\n");
+const JOBS_RUN = "hold sweeper, file retention, ended sessions, top-up reconciliation, Stripe events";
+platform.logger.info({}, `worker running: ${JOBS_RUN}`);
+process.stderr.write(`SentX worker running (${JOBS_RUN}). Stop it with SIGTERM or Ctrl-C.\n`);
 
 let stopping = false;
 async function shutdown(signal: string) {

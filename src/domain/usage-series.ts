@@ -5,13 +5,11 @@ import { groupLabels } from "./usage/group-labels.js";
 import { type BucketSums, querySeries, type UsageDimension, type UsageSums } from "./usage/series-query.js";
 import { type BucketUnit, isTimeZone, localBuckets } from "./usage/time-buckets.js";
 
-export type { UsageDimension, UsageSums } from "./usage/series-query.js";
-
 // Refused before any query, so no request reads or returns without bound: a
-// chart of at most 745 hours or 367 days, at most 50 groups (plus the requests
-// with no value and "other"), filters of at most 100 values each.
+// chart of at most 745 hours or 367 days, at most 50 groups and "other",
+// filters of at most 100 values each.
 const MAX_SPAN_DAYS: Record<BucketUnit, number> = { hour: 31, day: 366 };
-export const MAX_GROUPS = 50;
+const MAX_GROUPS = 50;
 const MAX_FILTER_VALUES = 100;
 
 const id = z.string().min(1).max(64);

@@ -9,6 +9,11 @@ const QUEUE = "one-off";
 const KEEP_FINISHED = { count: 1_000 };
 // Jobs are short database transactions; a few at once keep a backlog moving without crowding the pool.
 const CONCURRENCY = 4;
+// A job of a worker that died is taken up again within about LOCK_MS + STALLED_CHECK_MS: a paid top-up is credited
+// seconds after a crash, not a minute. Live workers renew their locks every LOCK_MS / 2; a job run twice after a
+// long pause is harmless, as every handler is idempotent.
+const LOCK_MS = 10_000;
+const STALLED_CHECK_MS = 5_000;
 
 /**
  * One-off jobs in a BullMQ queue shared by every instance: any process may
@@ -44,7 +49,7 @@ export function createBullmqJobQueue({
             throw error;
           }
         },
-        { connection, prefix: `${prefix}bull`, concurrency: CONCURRENCY },
+        { connection, prefix: `${prefix}bull`, concurrency: CONCURRENCY, lockDuration: LOCK_MS, stalledInterval: STALLED_CHECK_MS },
       )
     : null;
   worker?.on("failed", (job, error) => {

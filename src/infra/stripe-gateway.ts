@@ -12,7 +12,7 @@ export interface StripeSettings {
 // Stripe answers a Checkout Session in well under a second; the owner is waiting on this one.
 const API_TIMEOUT_MS = 20_000;
 
-/** Stripe through its SDK: Checkout Sessions out, verified webhook events in. */
+/** Stripe through its SDK: Checkout Sessions out (and read back), verified webhook events in. */
 export function createStripeGateway({ secretKey, webhookSecret, apiBase }: StripeSettings): StripeGateway {
   const stripe = new Stripe(secretKey, {
     timeout: API_TIMEOUT_MS,
@@ -58,5 +58,7 @@ export function createStripeGateway({ secretKey, webhookSecret, apiBase }: Strip
       }
       return { id: event.id, type: event.type, object: event.data.object };
     },
+
+    retrieveCheckoutSession: (id) => stripe.checkout.sessions.retrieve(id),
   };
 }

@@ -10,8 +10,8 @@ import { type FaultStack, startFaultStack } from "./support/fault-stack.js";
 // process running the job is killed. Either way the job runs again and the
 // payment is credited exactly once.
 
-// BullMQ hands a killed worker's job to another once its lock lapses (30 s) and a stalled-job check sees it (every 30 s).
-const RECOVERY_AFTER_KILL_MS = 90_000;
+// BullMQ hands a killed worker's job to another once its lock lapses (10 s) and a stalled-job check sees it (every 5 s).
+const RECOVERY_AFTER_KILL_MS = 45_000;
 
 let stack: FaultStack;
 

@@ -4,10 +4,11 @@ import Stripe from "stripe";
 
 // A real HTTP server on 127.0.0.1 standing in for Stripe's API (reached
 // through the SDK's host/port/protocol, i.e. STRIPE_API_BASE): it opens
-// Checkout Sessions, records every request exactly as Stripe would receive
-// it, and can be told to refuse the next one. Plus what a test needs to play
-// Stripe's webhooks: events built like Stripe's and signed with the SDK's
-// test-signature helper.
+// Checkout Sessions and answers lookups of them in whatever state the test
+// moves them to, records every request exactly as Stripe would receive it,
+// and can be told to refuse the next create or every lookup of a session.
+// Plus what a test needs to play Stripe's webhooks: events built like
+// Stripe's and signed with the SDK's test-signature helper.
 
 export const STRIPE_TEST_ENV = {
   STRIPE_SECRET_KEY: "sk_test_standIn0123456789abcdefghij",
@@ -28,15 +29,21 @@ export interface StripeStandIn {
   requests: StripeApiRequest[];
   /** The sessions opened so far, in order: their ids. */
   sessionIds: string[];
-  /** The next Checkout Session request is refused with this status and message. */
+  /** The next Checkout Session create is refused with this status and message. */
   refuseNext(status: number, message: string): void;
+  /** What Stripe says of the session from now on (`status`, `payment_status`, `payment_intent` …), as a lookup answers it. */
+  updateSession(id: string, changes: Record<string, unknown>): void;
+  /** Every lookup of the session is refused with this status (5xx: Stripe's SDK retries it first), until called with null. */
+  refuseLookupsOf(id: string, refusal: { status: number; message: string } | null): void;
   close(): Promise<void>;
 }
 
 export async function startStripeStandIn(): Promise<StripeStandIn> {
   const requests: StripeApiRequest[] = [];
   const sessionIds: string[] = [];
-  const byIdempotencyKey = new Map<string, object>();
+  const sessions = new Map<string, Record<string, unknown>>();
+  const idByIdempotencyKey = new Map<string, string>();
+  const lookupRefusals = new Map<string, { status: number; message: string }>();
   let refusal: { status: number; message: string } | null = null;
 
   const server = createServer((req, res) => {
@@ -49,6 +56,14 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
         res.writeHead(status, { "content-type": "application/json", "request-id": `req_standin_${requests.length}` });
         res.end(JSON.stringify(body));
       };
+      const lookedUp = req.method === "GET" ? /^\/v1\/checkout\/sessions\/([^/?]+)$/.exec(req.url!)?.[1] : undefined;
+      if (lookedUp !== undefined) {
+        const refused = lookupRefusals.get(lookedUp);
+        if (refused) return answer(refused.status, { error: { type: refused.status >= 500 ? "api_error" : "invalid_request_error", message: refused.message } });
+        const session = sessions.get(lookedUp);
+        if (!session) return answer(404, { error: { type: "invalid_request_error", code: "resource_missing", message: `No such checkout.session: '${lookedUp}'` } });
+        return answer(200, session);
+      }
       if (req.method !== "POST" || req.url !== "/v1/checkout/sessions") {
         return answer(404, { error: { type: "invalid_request_error", message: `Unrecognized request URL (${req.method}: ${req.url}).` } });
       }
@@ -59,8 +74,8 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
       }
       // Stripe's idempotency: the same key answers the same session.
       const key = String(req.headers["idempotency-key"]);
-      const known = byIdempotencyKey.get(key);
-      if (known) return answer(200, known);
+      const known = idByIdempotencyKey.get(key);
+      if (known) return answer(200, sessions.get(known)!);
       const id = `cs_test_standin${String(sessionIds.length + 1).padStart(4, "0")}`;
       sessionIds.push(id);
       const session = {
@@ -70,10 +85,19 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
         url: `https://checkout.stripe.com/c/pay/${id}`,
         amount_total: Number(form["line_items[0][price_data][unit_amount]"]),
         currency: form["line_items[0][price_data][currency]"],
+        client_reference_id: form.client_reference_id ?? null,
+        metadata: Object.fromEntries(
+          Object.entries(form).flatMap(([field, value]) => {
+            const name = /^metadata\[(\w+)\]$/.exec(field)?.[1];
+            return name ? [[name, value]] : [];
+          }),
+        ),
+        payment_intent: null,
         payment_status: "unpaid",
         status: "open",
       };
-      byIdempotencyKey.set(key, session);
+      sessions.set(id, session);
+      idByIdempotencyKey.set(key, id);
       answer(200, session);
     });
   });
@@ -84,6 +108,12 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
     requests,
     sessionIds,
     refuseNext: (status, message) => void (refusal = { status, message }),
+    updateSession(id, changes) {
+      const session = sessions.get(id);
+      if (!session) throw new Error(`The stand-in opened no session ${id}.`);
+      sessions.set(id, { ...session, ...changes });
+    },
+    refuseLookupsOf: (id, refused) => void (refused ? lookupRefusals.set(id, refused) : lookupRefusals.delete(id)),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -44,7 +44,8 @@ export const usageRollups = pgTable(
     costCents: cents("cost_cents").notNull().default(0),
   },
   (t) => [
-    // Its index also serves the series' scan: one account, one grain, a range of buckets.
+    // Its index also serves the series' scan: one account, one grain, a range of buckets. Migration
+    // 0009 adds the sums to it (INCLUDE, which drizzle cannot declare) so that scan reads only the index.
     unique("usage_rollups_bucket_key")
       .on(t.accountId, t.grain, t.bucketStart, t.model, t.apiKeyId, t.endUserId, t.conversationId)
       .nullsNotDistinct(),

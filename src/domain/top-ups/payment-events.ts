@@ -9,9 +9,10 @@ import { type TopUp, topUps } from "../schema/index.js";
 import type { VerifiedStripeEvent } from "./stripe-port.js";
 
 // SPEC 5: what Stripe's events do to top-ups and the ledger, run as queued
-// jobs. Each event may arrive any number of times and in any order, so every
-// step is idempotent: a row lock on the top-up, a status that only moves
-// forward, and a ledger idempotency key per Checkout Session and per refund total.
+// jobs (and by reconcile.ts for an event that never came). Each event may
+// arrive any number of times and in any order, so every step is idempotent:
+// a row lock on the top-up, a status that only moves forward, and a ledger
+// idempotency key per Checkout Session and per refund total.
 
 export const STRIPE_EVENT_JOB = "stripe-event";
 
@@ -37,6 +38,7 @@ const metadata = z
   .transform((value) => value ?? {});
 const checkoutSessionSchema = z.object({
   id: z.string(),
+  status: z.string().nullish(),
   payment_status: z.string(),
   amount_total: z.number().int().nullish(),
   currency: z.string().nullish(),
@@ -61,6 +63,9 @@ function parsed<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   if (!result.success) throw new PermanentJobError(`Not a Stripe ${what} this version understands: ${result.error.issues[0]?.message}`);
   return result.data;
 }
+
+// An unpaid completion (a bank debit under way) is credited once it is paid, by async_payment_succeeded.
+const isPaid = (session: CheckoutSession): boolean => session.payment_status === "paid";
 
 /** The top-up a session or charge names in the metadata we gave Stripe (client_reference_id too, for a session). */
 const topUpIdOf = (object: { metadata: Record<string, string>; client_reference_id?: string | null | undefined }) =>
@@ -186,8 +191,7 @@ export function createPaymentEvents({ db, clock, ledger, logger }: { db: Db; clo
       switch (event.type) {
         case "checkout.session.completed": {
           const session = parsed(checkoutSessionSchema, event.object, "Checkout Session");
-          // An unpaid completion (a bank debit under way) is credited by async_payment_succeeded.
-          if (session.payment_status === "paid") await creditPaidSession(session);
+          if (isPaid(session)) await creditPaidSession(session);
           return;
         }
         case "checkout.session.async_payment_succeeded":
@@ -201,6 +205,29 @@ export function createPaymentEvents({ db, clock, ledger, logger }: { db: Db; clo
         default:
           logger.info({ eventId: event.id, type: event.type }, "Stripe event of a type top-ups do not use; ignored");
       }
+    },
+
+    /**
+     * Brings `topUp` in line with its Checkout Session as Stripe's API reports
+     * it now (reconcile.ts, for events that never came), by the steps its
+     * events take. An open session changes nothing, nor does a complete unpaid
+     * one: its delayed payment may still succeed or fail, and the session
+     * alone does not tell which.
+     */
+    async applyRetrievedSession(topUp: TopUp, object: unknown): Promise<"paid" | "expired" | "unchanged"> {
+      const session = parsed(checkoutSessionSchema, object, "Checkout Session");
+      if (session.id !== topUp.checkoutSessionId || topUpIdOf(session) !== topUp.id) {
+        throw new PermanentJobError(`Checkout Session ${session.id} (of top-up ${topUpIdOf(session)}) is not top-up ${topUp.id}'s; nothing was applied.`);
+      }
+      if (isPaid(session)) {
+        await creditPaidSession(session);
+        return "paid";
+      }
+      if (session.status === "expired") {
+        await closeUnpaidSession(session, "expired");
+        return "expired";
+      }
+      return "unchanged";
     },
   };
 }

@@ -21,6 +21,8 @@ export interface StripeGateway {
   createCheckoutSession(request: CheckoutSessionRequest): Promise<{ id: string; url: string }>;
   /** The event in `rawBody`; an invalid_request_error when the signature is missing, wrong or stale. */
   verifyEvent(rawBody: Uint8Array, signature: string | undefined): Promise<VerifiedStripeEvent>;
+  /** The Checkout Session as Stripe's API reports it now, unparsed like an event's object: payment-events reads both alike. */
+  retrieveCheckoutSession(id: string): Promise<unknown>;
 }
 
 export const TOP_UPS_UNAVAILABLE_MESSAGE = "Top-ups are not configured on this server: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.";

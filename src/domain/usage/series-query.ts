@@ -82,8 +82,9 @@ export function seriesStatement(query: SeriesQuery): SQL {
       and ${usageRollups.bucketStart} >= ${query.starts[0]!.toISOString()}::timestamptz
       and ${usageRollups.bucketStart} < ${query.end.toISOString()}::timestamptz
       ${sql.join(conditions, sql` `)} ${extra}`;
-  // Sent as text[]: postgres.js has no serializer for a timestamptz[] parameter.
-  const bucket = sql`width_bucket(${usageRollups.bucketStart}, ${starts}::text[]::timestamptz[])`;
+  // Sent as text[] (postgres.js has no serializer for a timestamptz[] parameter), and cast in a
+  // subquery, run once: in a generic plan (db.ts) a cast of a parameter would run on every row.
+  const bucket = sql`width_bucket(${usageRollups.bucketStart}, (select ${starts}::text[]::timestamptz[]))`;
   const sums = sql.raw("sum(requests)::bigint as requests, sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens, sum(cost_cents)::bigint as cost_cents");
   const totals = sql`select 'total' as part, null::text as id, ${bucket} as bucket, ${sums} ${scan(grainFor(filtered, hourAligned))} group by 3`;
 
