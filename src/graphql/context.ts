@@ -6,7 +6,7 @@ import { CSRF_HEADER, csrfTokenMatches, sessionTokenFromCookie } from "./session
 /** What the HTTP layer hands the dashboard API with each request. */
 export interface DashboardServerContext {
   clientAddress: string;
-  /** Headers for the answer: a session's Set-Cookie, a refusal's Retry-After. */
+  /** Headers for the answer: a session's Set-Cookie. */
   responseHeaders: Headers;
 }
 

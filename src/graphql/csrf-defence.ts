@@ -1,5 +1,5 @@
-import { GraphQLError, getOperationAST } from "graphql";
-import type { Plugin } from "graphql-yoga";
+import { getOperationAST } from "graphql";
+import { createGraphQLError, type Plugin } from "graphql-yoga";
 import type { DashboardContext } from "./context.js";
 import { CSRF_HEADER } from "./session-cookie.js";
 
@@ -14,9 +14,9 @@ export const csrfTokenRequired: Plugin<DashboardContext> = {
     if (getOperationAST(args.document, args.operationName)?.operation !== "mutation") return;
     setResultAndStopExecution({
       errors: [
-        new GraphQLError(
+        createGraphQLError(
           `A mutation signed in by cookie needs the ${CSRF_HEADER} header: the csrfToken given at sign-in (also the csrfToken query).`,
-          { extensions: { code: "csrf_token_invalid" } },
+          { extensions: { code: "csrf_token_invalid", http: { status: 403 } } },
         ),
       ],
     });

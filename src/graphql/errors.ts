@@ -1,14 +1,24 @@
-import { GraphQLError } from "graphql";
-import { maskError, type MaskError, type Plugin } from "graphql-yoga";
+import type { GraphQLError } from "graphql";
+import { createGraphQLError, maskError, type MaskError } from "graphql-yoga";
 import { z } from "zod";
 import { DomainError, RetryLaterError } from "../domain/errors.js";
-import type { DashboardContext } from "./context.js";
 
 // Duck-typed: the executor may build its errors with another copy of graphql, which instanceof would not recognise.
-type Located = Partial<Pick<GraphQLError, "originalError" | "nodes" | "path" | "extensions">>;
+type Located = Partial<Pick<GraphQLError, "originalError" | "nodes" | "path">>;
 
+// Made by graphql-yoga's copy of graphql, so yoga recognises it (and keeps `http` out of the body).
 const asGraphQLError = (error: Located, message: string, extensions: Record<string, unknown>) =>
-  new GraphQLError(message, { nodes: error.nodes ?? null, path: error.path ?? null, extensions });
+  createGraphQLError(message, { nodes: error.nodes ?? null, path: error.path ?? null, extensions });
+
+/**
+ * A refusal that asks the caller to wait (SPEC 6) answers as on /v1: its HTTP
+ * status (429) and Retry-After, which graphql-yoga takes from `http` and does
+ * not show in the body; `retryAfter` (seconds) is for GraphQL clients.
+ */
+function retryLater(error: RetryLaterError) {
+  const seconds = Math.ceil(error.retryAfterMs / 1000);
+  return { retryAfter: seconds, http: { status: error.status, headers: { "retry-after": String(seconds) } } };
+}
 
 /**
  * A DomainError keeps its message and its SPEC 8 code (with retryAfter, in
@@ -22,7 +32,7 @@ export const maskDashboardError: MaskError = (error, message, isDev) => {
     return asGraphQLError(located, original.message, {
       code: original.code,
       ...(original.param !== null && { param: original.param }),
-      ...(original instanceof RetryLaterError && { retryAfter: Math.ceil(original.retryAfterMs / 1000) }),
+      ...(original instanceof RetryLaterError && retryLater(original)),
     });
   }
   if (original instanceof z.ZodError) {
@@ -34,22 +44,4 @@ export const maskDashboardError: MaskError = (error, message, isDev) => {
     });
   }
   return maskError(error, message, isDev);
-};
-
-/** Seconds a refusal asks the caller to wait, whether the error was masked yet or not. */
-function retryAfterSeconds(error: Located): number | null {
-  if (error.originalError instanceof RetryLaterError) return Math.ceil(error.originalError.retryAfterMs / 1000);
-  const masked = error.extensions?.retryAfter;
-  return typeof masked === "number" ? masked : null;
-}
-
-/** A 429-like refusal (SPEC 6) also sets Retry-After on the HTTP answer, as on /v1, for clients that honour the header. */
-export const retryAfterHeader: Plugin<DashboardContext> = {
-  onExecute: () => ({
-    onExecuteDone({ args, result }) {
-      const errors = "errors" in result ? (result.errors ?? []) : [];
-      const waits = errors.map((error) => retryAfterSeconds(error as Located)).filter((wait) => wait !== null);
-      if (waits.length > 0) (args.contextValue as DashboardContext).responseHeaders.set("retry-after", String(Math.max(...waits)));
-    },
-  }),
 };

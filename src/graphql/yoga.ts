@@ -1,6 +1,6 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { type FieldNode, GraphQLError, type ValidationContext } from "graphql";
-import { createSchema, createYoga, type Plugin } from "graphql-yoga";
+import type { FieldNode, GraphQLError, ValidationContext } from "graphql";
+import { createGraphQLError, createSchema, createYoga, type Plugin } from "graphql-yoga";
 import type { AccountClaims } from "../domain/account-claims.js";
 import type { Accounts } from "../domain/accounts.js";
 import type { DashboardAccounts } from "../domain/dashboard-accounts.js";
@@ -14,7 +14,7 @@ import { accountResolvers, accountTypeDefs } from "./account-schema.js";
 import { type DashboardContext, type DashboardServerContext, sessionOf } from "./context.js";
 import { csrfTokenRequired, refusedContentType } from "./csrf-defence.js";
 import { dashboardCors } from "./dashboard-cors.js";
-import { maskDashboardError, retryAfterHeader } from "./errors.js";
+import { maskDashboardError } from "./errors.js";
 import { keysResolvers, keysTypeDefs } from "./keys-schema.js";
 import { filesResolvers, filesTypeDefs } from "./files-schema.js";
 import { identitiesResolvers, identitiesTypeDefs } from "./identities-schema.js";
@@ -50,7 +50,7 @@ const noIntrospection: Plugin = {
     addValidationRule((context: ValidationContext) => ({
       Field(node: FieldNode) {
         if (node.name.value === "__schema" || node.name.value === "__type") {
-          context.reportError(new GraphQLError("Introspection is off on this server (GRAPHQL_DEV_TOOLS).", { nodes: node }));
+          context.reportError(createGraphQLError("Introspection is off on this server (GRAPHQL_DEV_TOOLS).", { nodes: node }));
         }
       },
     })),
@@ -120,7 +120,7 @@ export function createDashboardGraphQL({
     },
     cors,
     // Also hides the field names a misspelt query would otherwise be offered ("Did you mean …").
-    plugins: [EnvelopArmorPlugin(queryLimits), varyByOrigin, csrfTokenRequired, retryAfterHeader, ...(devTools ? [] : [noIntrospection])],
+    plugins: [EnvelopArmorPlugin(queryLimits), varyByOrigin, csrfTokenRequired, ...(devTools ? [] : [noIntrospection])],
     schema: createSchema({
       typeDefs: [
         /* GraphQL */ `

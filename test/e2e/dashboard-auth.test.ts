@@ -64,8 +64,15 @@ describe("sign-up and sign-in", () => {
     const refused = answers[5]!;
     expect(errorCode(refused)).toBe("rate_limit_exceeded");
     expect(refused.errors![0]!.extensions!.retryAfter).toBeGreaterThan(0);
-    // Even the right password is refused until the minute passes.
-    expect(errorCode(await started.api.signIn(email, password))).toBe("rate_limit_exceeded");
+    // Even the right password is refused until the minute passes, with the HTTP status and header of a 429.
+    const { status, headers, answer } = await started.api.post(
+      `mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { token } }`,
+      { email, password },
+    );
+    expect(errorCode(answer)).toBe("rate_limit_exceeded");
+    expect(status).toBe(429);
+    expect(Number(headers.get("retry-after"))).toBe(answer.errors![0]!.extensions!.retryAfter);
+    expect(answer.errors![0]!.extensions).not.toHaveProperty("http");
   });
 
   it("needs a session for the account", async () => {

@@ -53,10 +53,11 @@ describe("keys", () => {
     expect(answer.errors![0]!.extensions!.param).toBe("name");
   });
 
-  it("limits creations per hour with a retryAfter, also as the Retry-After header", async () => {
+  it("limits creations per hour: 429 with Retry-After, and retryAfter in the error", async () => {
     const owner = await started.api.owner();
     for (let i = 0; i < 5; i++) expect((await started.api.graphql(CREATE, { name: `k${i}` }, owner.token)).errors).toBeUndefined();
-    const { answer: refused, headers } = await started.api.post(CREATE, { name: "one too many" }, owner.token);
+    const { answer: refused, status, headers } = await started.api.post(CREATE, { name: "one too many" }, owner.token);
+    expect(status).toBe(429);
     expect(errorCode(refused)).toBe("rate_limit_exceeded");
     expect(refused.errors![0]!.extensions!.retryAfter).toBeGreaterThan(3_500);
     expect(headers.get("retry-after")).toBe(String(refused.errors![0]!.extensions!.retryAfter));

@@ -63,7 +63,8 @@ describe("cookie sessions", () => {
     const other = await browserOwner();
     for (const headers of [{}, { "x-csrf-token": other.csrfToken }, { "x-csrf-token": "" }] as Array<Record<string, string>>) {
       const answer = await post(started.t.url, CREATE_KEY, { cookie, headers });
-      expect(answer.body.errors[0].extensions.code).toBe("csrf_token_invalid");
+      expect(answer.status).toBe(403);
+      expect(answer.body.errors[0].extensions).toEqual({ code: "csrf_token_invalid" });
       expect(answer.body.errors[0].message).toMatch(/x-csrf-token/);
     }
     expect((await post(started.t.url, KEY_COUNT, { cookie })).body.data.keys).toEqual([]);
@@ -187,7 +188,6 @@ describe("introspection and GraphiQL", () => {
 
   it("are off in production: a platform on PostgreSQL", async () => {
     const answer = await introspect(started.t.url);
-    expect(answer.status).toBe(400);
     expect(answer.body.errors[0]).toMatchObject({ message: expect.stringMatching(/Introspection is off/), extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
     expect((await graphiql(started.t.url)).headers.get("content-type") ?? "").not.toMatch(/text\/html/);
   });

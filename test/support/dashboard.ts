@@ -17,7 +17,7 @@ export function dashboard(t: TestPlatform) {
       headers: { "content-type": "application/json", ...(token && { authorization: `Bearer ${token}` }) },
       body: JSON.stringify({ query, variables }),
     });
-    return { headers: res.headers, answer: (await res.json()) as GraphQLAnswer<T> };
+    return { status: res.status, headers: res.headers, answer: (await res.json()) as GraphQLAnswer<T> };
   }
 
   const graphql = async <T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, token?: string) =>
