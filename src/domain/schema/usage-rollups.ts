@@ -49,7 +49,7 @@ export const usageRollups = pgTable(
     unique("usage_rollups_bucket_key")
       .on(t.accountId, t.grain, t.bucketStart, t.model, t.apiKeyId, t.endUserId, t.conversationId)
       .nullsNotDistinct(),
-    // A filter on a few end users or conversations reads only their rows.
+    // A filter on a few end users or conversations reads only their rows (0010 adds INCLUDE columns here too).
     index("usage_rollups_end_user_idx").on(t.accountId, t.endUserId, t.bucketStart).where(sql`${t.grain} = 'end_user_quarter'`),
     index("usage_rollups_conversation_idx")
       .on(t.accountId, t.conversationId, t.bucketStart)

@@ -76,9 +76,10 @@ export function seriesStatement(query: SeriesQuery): SQL {
   }
   const hourAligned = [...query.starts, query.end].every((instant) => instant.getTime() % HOUR_MS === 0);
   const starts = sql.param(query.starts.map((start) => start.toISOString()));
+  // The grain as a literal, not a parameter: a generic plan (db.ts) can then use the grain's partial indexes.
   const scan = (grain: UsageGrain, extra: SQL = sql``) => sql`
     from ${usageRollups}
-    where ${usageRollups.accountId} = ${query.accountId} and ${usageRollups.grain} = ${grain}
+    where ${usageRollups.accountId} = ${query.accountId} and ${usageRollups.grain} = ${sql.raw(`'${grain}'`)}
       and ${usageRollups.bucketStart} >= ${query.starts[0]!.toISOString()}::timestamptz
       and ${usageRollups.bucketStart} < ${query.end.toISOString()}::timestamptz
       ${sql.join(conditions, sql` `)} ${extra}`;
@@ -86,31 +87,37 @@ export function seriesStatement(query: SeriesQuery): SQL {
   // subquery, run once: in a generic plan (db.ts) a cast of a parameter would run on every row.
   const bucket = sql`width_bucket(${usageRollups.bucketStart}, (select ${starts}::text[]::timestamptz[]))`;
   const sums = sql.raw("sum(requests)::bigint as requests, sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens, sum(cost_cents)::bigint as cost_cents");
-  const totals = sql`select 'total' as part, null::text as id, ${bucket} as bucket, ${sums} ${scan(grainFor(filtered, hourAligned))} group by 3`;
+  const totalsGrain = grainFor(filtered, hourAligned);
+  if (!query.groupBy) return sql`select 'total' as part, null::text as id, ${bucket} as bucket, ${sums} ${scan(totalsGrain)} group by 3`;
 
-  let statement = totals;
-  if (query.groupBy) {
-    const column = columnOf[query.groupBy];
-    const grain = grainFor(new Set([...filtered, query.groupBy]), hourAligned);
-    statement = sql`
-      with per_group as materialized (
-        select ${column} as id, ${bucket} as bucket, ${sums} ${scan(grain, sql`and ${column} is not null`)} group by 1, 2
-      ),
-      top as (
-        select id from per_group group by id order by sum(cost_cents) desc, sum(requests) desc, id limit ${query.limit}
-      )
-      ${totals}
-      union all
-      select 'grouped', null, bucket, ${sums} from per_group group by bucket
-      union all
-      select 'top', id, bucket, requests, input_tokens, output_tokens, cost_cents from per_group join top using (id)`;
-  }
-  return statement;
+  const column = columnOf[query.groupBy];
+  const grain = grainFor(new Set([...filtered, query.groupBy]), hourAligned);
+  // On the totals' own grain one scan serves both: the rows without a value are the totals' too.
+  const oneScan = grain === totalsGrain;
+  const totals = oneScan
+    ? sql`select 'total' as part, null::text as id, bucket, ${sums} from per_group group by bucket`
+    : sql`select 'total' as part, null::text as id, ${bucket} as bucket, ${sums} ${scan(totalsGrain)} group by 3`;
+  return sql`
+    with per_group as materialized (
+      select ${column} as id, ${bucket} as bucket, ${sums} ${scan(grain, oneScan ? sql`` : sql`and ${column} is not null`)} group by 1, 2
+    ),
+    top as (
+      select id from per_group where id is not null group by id order by sum(cost_cents) desc, sum(requests) desc, id limit ${query.limit}
+    )
+    ${totals}
+    union all
+    select 'grouped', null, bucket, ${sums} from per_group where id is not null group by bucket
+    union all
+    select 'top', id, bucket, requests, input_tokens, output_tokens, cost_cents from per_group join top using (id)`;
 }
 
 export async function querySeries(db: Db, query: SeriesQuery): Promise<SeriesRows> {
   type Row = { part: keyof SeriesRows; id: string | null; bucket: number; requests: unknown; input_tokens: unknown; output_tokens: unknown; cost_cents: unknown };
-  const rows = rowsOf<Row>(await db.execute(seriesStatement(query)));
+  const rows = await db.transaction(async (tx) => {
+    // A year of rows grouped per bucket and group outgrows the default 4 MB, and the aggregate would sort on disk.
+    await tx.execute(sql`set local work_mem = '32MB'`);
+    return rowsOf<Row>(await tx.execute(seriesStatement(query)));
+  });
   const result: SeriesRows = { total: [], grouped: [], top: [] };
   for (const row of rows) {
     const sums = {
