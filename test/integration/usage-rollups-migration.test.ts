@@ -14,11 +14,11 @@ import { migrationsFolder } from "../../src/infra/db.js";
 import { randomBase62 } from "../../src/domain/ids.js";
 import { testEnv } from "../support/env.js";
 
-// Migration 0008 adds the triggers that keep usage_rollups and fills it from the
+// Migration 0006 adds the triggers that keep usage_rollups and fills it from the
 // request log already there: on a database with requests from before it, the
 // rollups equal the log's sums, on PostgreSQL and on PGlite.
 
-const BEFORE_TRIGGERS = "0007_usage_rollup_grains";
+const BEFORE_TRIGGERS = "0005_ops_audit_log";
 
 /** The migrations up to `lastTag`, in a folder of their own. */
 function migrationsUpTo(lastTag: string): string {
@@ -78,7 +78,7 @@ function expectBackfilled(rows: Array<Record<string, unknown>>) {
   expect(totals.conversation).toEqual(totals.logConversation);
 }
 
-describe("migration 0008 backfills usage_rollups from the request log", () => {
+describe("migration 0006 backfills usage_rollups from the request log", () => {
   it("on PostgreSQL", async () => {
     const name = `sentx_test_${randomBase62(12).toLowerCase()}`;
     const admin = postgres(testEnv.adminDatabaseUrl, { max: 1, onnotice: () => {} });

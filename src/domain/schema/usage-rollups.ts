@@ -25,7 +25,7 @@ export type UsageGrain = (typeof usageGrains)[number];
 
 /**
  * The request log summed per grain (above), kept by triggers on `requests`
- * in the transaction that writes them (migration 0008), for the dashboard's
+ * in the transaction that writes them (migration 0006), for the dashboard's
  * usage series (SPEC 11).
  */
 export const usageRollups = pgTable(
@@ -45,11 +45,11 @@ export const usageRollups = pgTable(
   },
   (t) => [
     // Its index also serves the series' scan: one account, one grain, a range of buckets. Migration
-    // 0009 adds the sums to it (INCLUDE, which drizzle cannot declare) so that scan reads only the index.
+    // Migration 0006 adds the sums to it (INCLUDE, which drizzle cannot declare) so that scan reads only the index.
     unique("usage_rollups_bucket_key")
       .on(t.accountId, t.grain, t.bucketStart, t.model, t.apiKeyId, t.endUserId, t.conversationId)
       .nullsNotDistinct(),
-    // A filter on a few end users or conversations reads only their rows (0010 adds INCLUDE columns here too).
+    // A filter on a few end users or conversations reads only their rows (0006 adds INCLUDE columns here too).
     index("usage_rollups_end_user_idx").on(t.accountId, t.endUserId, t.bucketStart).where(sql`${t.grain} = 'end_user_quarter'`),
     index("usage_rollups_conversation_idx")
       .on(t.accountId, t.conversationId, t.bucketStart)
