@@ -74,6 +74,11 @@ function firstRunLines(baseUrl: string, model: string, { account, key }: { accou
     `    -H "Authorization: Bearer ${key}" \\`,
     `    -H "Content-Type: application/json" \\`,
     `    -d '{"model":${JSON.stringify(model)},"messages":[{"role":"user","content":"Hello!"}]}'`,
+    "",
+    "To sign in to this account on the dashboard API, get a one-time token and claim the account with a password of yours:",
+    "",
+    `  npm run ops -- accounts.issueClaimToken '{"accountId":"${account.id}"}'`,
+    `  then: mutation { claimAccount(token: "claim_…", password: "…") { token } }`,
   ];
 }
 
@@ -94,6 +99,7 @@ export function printBanner({
     "",
     `SentX is running at ${baseUrl}`,
     `  OpenAI-compatible API: ${baseUrl}/v1`,
+    `  dashboard API (GraphQL): ${baseUrl}/graphql${config.graphqlDevTools ? " (open it in a browser for GraphiQL)" : ""}`,
     databaseLine(config),
     redisLine(config),
     ...scannerLines(config, scannerAnswers),

@@ -86,6 +86,8 @@ describe("the banner", () => {
       expect(await server.stop()).toBe(0);
     }
     expect(banner).toMatch(/First start: created account acct_\w+ \(owner@sentx\.local\)/);
+    expect(banner).toMatch(/dashboard API \(GraphQL\): http:\/\/127\.0\.0\.1:\d+\/graphql \(open it in a browser for GraphiQL\)/);
+    expect(banner).toMatch(/npm run ops -- accounts\.issueClaimToken '\{"accountId":"acct_\w+"\}'/);
     expect(banner).toContain(`models, from SENTX_MODELS_FILE ${modelsFile}:`);
     expect(banner).toMatch(/house-llm \(default\) → openai-compatible vllm\.internal:8000 \(model qwen\), then DEMO provider/);
     expect(banner).toMatch(/sentx-v1 → DEMO provider/);
