@@ -140,7 +140,7 @@ interface Shape {
 const year = { from: YEAR_START, to: YEAR_END, bucket: "day", timeZone: "America/New_York" };
 const shapes: Shape[] = [
   { name: "a year, day buckets", input: year },
-  { name: "a year, day buckets, Asia/Kolkata (quarter-hour rows)", input: { ...year, timeZone: "Asia/Kolkata" } },
+  { name: "a year, day buckets, Asia/Kolkata (hourly and quarter-hour rows)", input: { ...year, timeZone: "Asia/Kolkata" } },
   { name: "a year by model", input: { ...year, groupBy: "model" } },
   { name: "a year by key", input: { ...year, groupBy: "key" } },
   { name: "30 days, hour buckets, by end user", input: { from: "2026-10-31T00:00:00Z", to: "2026-11-30T00:00:00Z", bucket: "hour", timeZone: "America/New_York", groupBy: "endUser" } },

@@ -239,6 +239,45 @@ describe("seeded request rows", () => {
     ]);
   });
 
+  it("a year of day buckets off the whole hour counts each request once around the split hours (hourly rows plus quarter-hour ones)", async () => {
+    // Kolkata's days start at 18:30Z, Kathmandu's at 18:15Z: the series reads hourly rows for the whole
+    // hours and quarter-hour rows for the hour holding each boundary. Requests on every quarter of those
+    // hours and either side of them, on several days, in two models so the grouped statement is checked too.
+    const days = ["2025-12-01", "2026-01-15", "2026-06-30", "2026-11-28"];
+    const minutes = ["17:59:59", "18:00", "18:14:59", "18:15", "18:29", "18:29:59", "18:30", "18:44:59", "18:45", "18:59:59", "19:00", "19:15", "03:00"];
+    await seed(days.flatMap((day, d) => minutes.map((time, m) => ({ at: `${day}T${time}Z`, model: m % 2 ? "m-odd" : "m-even", cost: 1 + d * 100 + m * 7, input: 3 + m }))));
+    const range = { from: "2025-11-30T00:00:00Z", to: "2026-11-30T00:00:00Z", bucket: "DAY" };
+    for (const timeZone of ["Asia/Kolkata", "Asia/Kathmandu"]) {
+      const input = usageSeriesInput.parse({ ...range, bucket: "day", timeZone });
+      const byDay = await usage(owner.token, { ...range, timeZone, groupBy: "MODEL" });
+      expect(byDay.points).toHaveLength(366);
+      // The log's own sums per local day: each bucket's start as the database sees it.
+      const logged = rowsOf<{ start: Date | string; model: string; requests: number; cost: number; input: number }>(
+        await db().execute(sql`select (date_trunc('day', created_at at time zone ${timeZone}) at time zone ${timeZone}) as start, model,
+          count(*)::int as requests, sum(cost_cents)::int as cost, sum(input_tokens)::int as input
+          from requests where account_id = ${owner.accountId} and created_at >= ${input.from.toISOString()}::timestamptz and created_at < ${input.to.toISOString()}::timestamptz
+          group by 1, 2`),
+      );
+      const expected = new Map<string, { requests: number; costCents: number; inputTokens: number }>();
+      for (const row of logged) {
+        const key = new Date(row.start).toISOString();
+        const sums = expected.get(key) ?? { requests: 0, costCents: 0, inputTokens: 0 };
+        expected.set(key, { requests: sums.requests + row.requests, costCents: sums.costCents + row.cost, inputTokens: sums.inputTokens + row.input });
+      }
+      expect(expected.size).toBeGreaterThanOrEqual(8); // the days before and after each boundary, and the other tests' days
+      const nonZero = byDay.points.filter((point: Sums) => point.requests > 0);
+      expect(new Map(nonZero.map((point: Sums & { start: string }) => [point.start, { requests: point.requests, costCents: point.costCents, inputTokens: point.inputTokens }]))).toEqual(expected);
+      const ungrouped = await usage(owner.token, { ...range, timeZone });
+      expect(ungrouped.points).toEqual(byDay.points);
+      for (const model of ["m-odd", "m-even"]) {
+        const group = byDay.groups.find((candidate: { id: string }) => candidate.id === model);
+        const cost = logged.filter((row) => row.model === model).reduce((sum, row) => sum + row.cost, 0);
+        expect(group.totals.costCents).toBe(cost);
+        expect(group.points.reduce((sum: number, point: { costCents: number }) => sum + point.costCents, 0)).toBe(cost);
+      }
+    }
+  });
+
   it("groups beyond the top N are summed into other; requests without an end user are a group of their own", async () => {
     const users = rowsOf<{ id: string }>(
       await db().execute(sql`insert into end_users (id, account_id, external_id) select 'eu_seed' || g || ${owner.accountId}, ${owner.accountId}, 'user-' || g
