@@ -23,7 +23,7 @@ CREATE TABLE "usage_rollups" (
 	"grain" text NOT NULL,
 	"bucket_start" timestamp with time zone NOT NULL,
 	"api_key_id" text,
-	"model" text NOT NULL,
+	"model" text,
 	"end_user_id" text,
 	"conversation_id" text,
 	"requests" bigint DEFAULT 0 NOT NULL,
@@ -40,7 +40,7 @@ ALTER TABLE "top_ups" ADD CONSTRAINT "top_ups_account_id_accounts_id_fk" FOREIGN
 ALTER TABLE "usage_rollups" ADD CONSTRAINT "usage_rollups_account_id_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."accounts"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "top_ups_account_created_idx" ON "top_ups" USING btree ("account_id","created_at");--> statement-breakpoint
 CREATE INDEX "usage_rollups_end_user_idx" ON "usage_rollups" USING btree ("account_id","end_user_id","bucket_start") INCLUDE ("api_key_id","model","requests","input_tokens","output_tokens","cost_cents") WHERE "usage_rollups"."grain" = 'end_user_quarter';--> statement-breakpoint
-CREATE INDEX "usage_rollups_conversation_idx" ON "usage_rollups" USING btree ("account_id","conversation_id","bucket_start") INCLUDE ("api_key_id","model","end_user_id","requests","input_tokens","output_tokens","cost_cents") WHERE "usage_rollups"."grain" = 'conversation_quarter';--> statement-breakpoint
+CREATE INDEX "usage_rollups_conversation_idx" ON "usage_rollups" USING btree ("account_id","grain","conversation_id","bucket_start") INCLUDE ("api_key_id","model","end_user_id","requests","input_tokens","output_tokens","cost_cents") WHERE "usage_rollups"."grain" in ('conversation_hour', 'conversation_quarter');--> statement-breakpoint
 ALTER TABLE "accounts" ADD CONSTRAINT "accounts_claim_token_hash_unique" UNIQUE("claim_token_hash");--> statement-breakpoint
 ALTER TABLE "ledger_entries" ADD CONSTRAINT "ledger_entries_debit_keeps_balance" CHECK ("ledger_entries"."amount_cents" >= 0 or "ledger_entries"."balance_after_cents" >= 0 or ("ledger_entries"."kind" = 'refund' and "ledger_entries"."idempotency_key" like 'stripe-refund:%'));
 --> statement-breakpoint
@@ -64,17 +64,19 @@ BEGIN
     requests, input_tokens, output_tokens, cost_cents)
   SELECT r.account_id, g.grain,
     -- date_bin, not date_trunc: independent of the session's time zone.
-    date_bin(CASE g.grain WHEN 'key_model_hour' THEN interval '1 hour' ELSE interval '15 minutes' END,
+    date_bin(CASE WHEN g.grain IN ('account_hour', 'key_model_hour', 'conversation_hour') THEN interval '1 hour' ELSE interval '15 minutes' END,
       r.created_at, timestamptz '2000-01-01 00:00:00+00'),
-    r.api_key_id, r.model,
-    CASE WHEN g.grain IN ('end_user_quarter', 'conversation_quarter') THEN r.end_user_id END,
-    CASE WHEN g.grain = 'conversation_quarter' THEN r.conversation_id END,
+    CASE WHEN g.grain <> 'account_hour' THEN r.api_key_id END,
+    CASE WHEN g.grain <> 'account_hour' THEN r.model END,
+    CASE WHEN g.grain IN ('end_user_quarter', 'conversation_hour', 'conversation_quarter') THEN r.end_user_id END,
+    CASE WHEN g.grain IN ('conversation_hour', 'conversation_quarter') THEN r.conversation_id END,
     sign * count(*), sign * sum(r.input_tokens), sign * sum(r.output_tokens), sign * sum(r.cost_cents)
   FROM unnest(changes) r
-  JOIN (VALUES ('key_model_hour'), ('key_model_quarter'), ('end_user_quarter'), ('conversation_quarter')) g(grain)
-    ON g.grain IN ('key_model_hour', 'key_model_quarter')
+  JOIN (VALUES ('account_hour'), ('key_model_hour'), ('key_model_quarter'), ('end_user_quarter'),
+    ('conversation_hour'), ('conversation_quarter')) g(grain)
+    ON g.grain IN ('account_hour', 'key_model_hour', 'key_model_quarter')
     OR (g.grain = 'end_user_quarter' AND r.end_user_id IS NOT NULL)
-    OR (g.grain = 'conversation_quarter' AND r.conversation_id IS NOT NULL)
+    OR (g.grain IN ('conversation_hour', 'conversation_quarter') AND r.conversation_id IS NOT NULL)
   GROUP BY 1, 2, 3, 4, 5, 6, 7
   -- In the key's order: concurrent statements (a settle, an unbilled request's record) lock
   -- the rollup rows they share in the same order, so they wait for each other, never deadlock.

@@ -59,10 +59,12 @@ const expected = (rows: Array<Record<string, unknown>>) => {
   const of = (name: string) => rows.find((row) => row.grain === name);
   const strip = (row: Record<string, unknown> | undefined) => row && { requests: Number(row.requests), input: Number(row.input), cost: Number(row.cost) };
   return {
+    account: strip(of("account_hour")),
     hour: strip(of("key_model_hour")),
     quarter: strip(of("key_model_quarter")),
     endUser: strip(of("end_user_quarter")),
     conversation: strip(of("conversation_quarter")),
+    conversationHour: strip(of("conversation_hour")),
     logKeyModel: strip(of("log:key_model")),
     logEndUser: strip(of("log:end_user")),
     logConversation: strip(of("log:conversation")),
@@ -72,10 +74,12 @@ const expected = (rows: Array<Record<string, unknown>>) => {
 function expectBackfilled(rows: Array<Record<string, unknown>>) {
   const totals = expected(rows);
   expect(totals.logKeyModel!.requests).toBe(500);
+  expect(totals.account).toEqual(totals.logKeyModel);
   expect(totals.hour).toEqual(totals.logKeyModel);
   expect(totals.quarter).toEqual(totals.logKeyModel);
   expect(totals.endUser).toEqual(totals.logEndUser);
   expect(totals.conversation).toEqual(totals.logConversation);
+  expect(totals.conversationHour).toEqual(totals.logConversation);
 }
 
 describe("migration 0006 backfills usage_rollups from the request log", () => {

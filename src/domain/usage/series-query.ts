@@ -50,11 +50,13 @@ const columnOf = {
 
 const filterColumns = { keyIds: "key", models: "model", endUserIds: "endUser", conversationIds: "conversation" } as const;
 
-/** The coarsest grain (see usage-rollups.ts) that keeps every dimension in `dimensions`. */
-function grainFor(dimensions: ReadonlySet<UsageDimension>, hourAligned: boolean): UsageGrain {
-  if (dimensions.has("conversation")) return "conversation_quarter";
+/** The coarsest grain (see usage-rollups.ts) that keeps every dimension in `dimensions`, per hour when the buckets allow. */
+function grainFor(dimensions: ReadonlySet<UsageDimension>, hourly: boolean): UsageGrain {
+  if (dimensions.has("conversation")) return hourly ? "conversation_hour" : "conversation_quarter";
   if (dimensions.has("endUser")) return "end_user_quarter";
-  return hourAligned ? "key_model_hour" : "key_model_quarter";
+  if (dimensions.has("key") || dimensions.has("model")) return hourly ? "key_model_hour" : "key_model_quarter";
+  // Per account alone there is no quarter-hour grain: off the hour, the key-and-model one serves.
+  return hourly ? "account_hour" : "key_model_quarter";
 }
 
 const HOUR_MS = 3_600_000;
@@ -116,10 +118,15 @@ export function seriesStatement(query: SeriesQuery): SQL {
   const wholeTo = Math.floor(to / HOUR_MS) * HOUR_MS;
   const mixHours = split.length > 0 && split.length * 2 < (wholeTo - wholeFrom) / HOUR_MS;
   const sums = sql.raw("sum(requests)::bigint as requests, sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens, sum(cost_cents)::bigint as cost_cents");
-  /** `select id, bucket, requests, input_tokens, output_tokens, cost_cents`: one grain's rows summed per `id` and bucket. */
-  const perBucket = (id: SQL, grain: UsageGrain, extra: SQL = sql``) => {
+  /**
+   * `select id, bucket, requests, input_tokens, output_tokens, cost_cents`: the rows of the grain that
+   * keeps `dimensions`, summed per `id` and bucket.
+   */
+  const perBucket = (id: SQL, dimensions: ReadonlySet<UsageDimension>, extra: SQL = sql``) => {
     const part = (partGrain: UsageGrain, times: SQL) => sql`select ${id} as id, ${bucket} as bucket, ${sums} ${rowsOfGrain(partGrain, times, extra)} group by 1, 2`;
-    if (grain !== "key_model_quarter" || !mixHours) return part(grain, range(from, to));
+    const grain = grainFor(dimensions, hourAligned);
+    const hourGrain = grainFor(dimensions, true);
+    if (hourGrain === grain || !mixHours) return part(grain, range(from, to));
     const quarters = split.flatMap((hour) => [0, 1, 2, 3].map((i) => hour + i * QUARTER_MS)).filter((ms) => ms >= from && ms < to);
     // An hour is whole when its last quarter falls in its first quarter's bucket (every boundary is
     // on a quarter hour): within [wholeFrom, wholeTo) exactly the hours splitHours leaves out, so
@@ -132,25 +139,24 @@ export function seriesStatement(query: SeriesQuery): SQL {
     const quarterStarts = sql`(select ${isoParam(quarters)}::text[]::timestamptz[])::timestamptz[]`;
     // Each part summed on its own, then the two: a union of the rows themselves costs more than the part sums.
     return sql`select id, bucket, ${sums} from (
-      ${part("key_model_hour", sql`${range(wholeFrom, wholeTo)} and ${whole}`)}
+      ${part(hourGrain, sql`${range(wholeFrom, wholeTo)} and ${whole}`)}
       union all
-      ${part("key_model_quarter", sql`${usageRollups.bucketStart} = any(${quarterStarts})`)}
+      ${part(grain, sql`${usageRollups.bucketStart} = any(${quarterStarts})`)}
     ) as parts group by 1, 2`;
   };
   const totalRows = (rows: SQL) => sql`select 'total' as part, id, bucket, requests, input_tokens, output_tokens, cost_cents from (${rows}) as totals`;
-  const totalsGrain = grainFor(filtered, hourAligned);
-  if (!query.groupBy) return totalRows(perBucket(sql`null::text`, totalsGrain));
+  if (!query.groupBy) return totalRows(perBucket(sql`null::text`, filtered));
 
   const column = columnOf[query.groupBy];
-  const grain = grainFor(new Set([...filtered, query.groupBy]), hourAligned);
+  const grouped = new Set([...filtered, query.groupBy]);
   // On the totals' own grain one scan serves both: the rows without a value are the totals' too.
-  const oneScan = grain === totalsGrain;
+  const oneScan = grainFor(grouped, hourAligned) === grainFor(filtered, hourAligned);
   const totals = oneScan
     ? sql`select 'total' as part, null::text as id, bucket, ${sums} from per_group group by bucket`
-    : totalRows(perBucket(sql`null::text`, totalsGrain));
+    : totalRows(perBucket(sql`null::text`, filtered));
   return sql`
     with per_group as materialized (
-      ${perBucket(sql`${column}`, grain, oneScan ? sql`` : sql`and ${column} is not null`)}
+      ${perBucket(sql`${column}`, grouped, oneScan ? sql`` : sql`and ${column} is not null`)}
     ),
     top as (
       select id from per_group where id is not null group by id order by sum(cost_cents) desc, sum(requests) desc, id limit ${query.limit}
