@@ -1,8 +1,6 @@
-import { Queue, UnrecoverableError, Worker } from "bullmq";
+import { UnrecoverableError, Worker } from "bullmq";
 import { JOB_RETRIES, type JobHandler, type JobQueue, PermanentJobError } from "../domain/jobs/job-queue.js";
-import type { Logger } from "../domain/logger.js";
-import { answeredInTime, bullmqMonitor, closeBullmq } from "./bullmq-monitor.js";
-import { connectRedis } from "./redis.js";
+import { answeredInTime, type BullmqSettings, bullmqMonitor, closeBullmq, openBullmqQueue } from "./bullmq-monitor.js";
 
 const QUEUE = "one-off";
 // A duplicate of a job still kept is not added again; older ones are dropped, so Redis holds a bounded number.
@@ -22,19 +20,9 @@ const STALLED_CHECK_MS = 5_000;
  * into the job still kept; a failing job is retried with exponential backoff,
  * and the job of a worker that died is taken up again once its lock expires.
  */
-export function createBullmqJobQueue({
-  url,
-  prefix,
-  logger,
-  work,
-}: {
-  url: string;
-  prefix: string;
-  logger: Logger;
-  work: boolean;
-}): JobQueue {
-  const connection = connectRedis(url, "queue", logger);
-  const queue = new Queue(QUEUE, { connection, prefix: `${prefix}bull` });
+export function createBullmqJobQueue(settings: BullmqSettings): JobQueue {
+  const { logger, work } = settings;
+  const { connection, queue, workerOptions } = openBullmqQueue(QUEUE, settings);
   const handlers = new Map<string, JobHandler>();
   const worker = work
     ? new Worker(
@@ -49,7 +37,7 @@ export function createBullmqJobQueue({
             throw error;
           }
         },
-        { connection, prefix: `${prefix}bull`, concurrency: CONCURRENCY, lockDuration: LOCK_MS, stalledInterval: STALLED_CHECK_MS },
+        { ...workerOptions, concurrency: CONCURRENCY, lockDuration: LOCK_MS, stalledInterval: STALLED_CHECK_MS },
       )
     : null;
   worker?.on("failed", (job, error) => {
@@ -58,7 +46,6 @@ export function createBullmqJobQueue({
     else logger.error({ err: error, job: job?.name, jobId: job?.id }, "job failed for good; ops can retry it (jobs.retry)");
   });
   worker?.on("error", (error) => logger.warn({ err: error }, "job worker problem; retrying"));
-  queue.on("error", (error) => logger.warn({ err: error }, "job queue problem; retrying"));
 
   return {
     ...bullmqMonitor(queue),

@@ -1,17 +1,34 @@
 import { setTimeout as delay } from "node:timers/promises";
-import type { Job, Queue, Worker } from "bullmq";
+import { type Job, Queue, type Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { DomainError } from "../domain/errors.js";
 import type { FailedJobRun, JobMonitor } from "../domain/jobs/job-monitor.js";
 import type { Logger } from "../domain/logger.js";
-import { closeRedis } from "./redis.js";
+import { closeRedis, connectRedis } from "./redis.js";
 
-// What every BullMQ queue of ours shares: the ops view of it, and how it closes.
+// What every BullMQ queue of ours shares: how it opens, the ops view of it, and how it closes.
 
 // The queue's connection waits for Redis forever (redis.ts); an ops call must not.
 const OPS_ANSWER_MS = 5_000;
 // Long enough for a job in hand to finish; a stop that takes longer is waiting on Redis.
 const STOP_WAIT_MS = 10_000;
+
+/** Where our BullMQ queues live, and whether this process runs their jobs (JOBS=in-process, or `npm run worker`). */
+export interface BullmqSettings {
+  url: string;
+  prefix: string;
+  logger: Logger;
+  work: boolean;
+}
+
+/** A queue on a connection of its own, under the key prefix all our queues share, and the options its Worker takes. */
+export function openBullmqQueue(name: string, { url, prefix, logger }: BullmqSettings) {
+  const connection = connectRedis(url, "queue", logger);
+  const workerOptions = { connection, prefix: `${prefix}bull` };
+  const queue = new Queue(name, workerOptions);
+  queue.on("error", (error) => logger.warn({ err: error }, "job queue problem; retrying"));
+  return { connection, queue, workerOptions };
+}
 
 /** `pending`, or a 503 once Redis has not answered for OPS_ANSWER_MS. */
 export async function answeredInTime<T>(pending: Promise<T>): Promise<T> {

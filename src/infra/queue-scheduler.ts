@@ -1,9 +1,7 @@
-import { Queue, Worker } from "bullmq";
+import { Worker } from "bullmq";
 import type { JobMonitor } from "../domain/jobs/job-monitor.js";
 import type { JobScheduler, RecurringJob } from "../domain/jobs/recurring-job.js";
-import type { Logger } from "../domain/logger.js";
-import { bullmqMonitor, closeBullmq } from "./bullmq-monitor.js";
-import { connectRedis } from "./redis.js";
+import { type BullmqSettings, bullmqMonitor, closeBullmq, openBullmqQueue } from "./bullmq-monitor.js";
 
 const QUEUE = "recurring";
 // Enough finished runs to look into a recent failure; older ones are dropped.
@@ -17,19 +15,9 @@ const RECHECK_MIN_MS = 5_000;
  * occurrence is run by exactly one worker. With `work: false` (an API whose
  * jobs run in `npm run worker` processes) this process only registers them.
  */
-export function createQueueScheduler({
-  url,
-  prefix,
-  logger,
-  work,
-}: {
-  url: string;
-  prefix: string;
-  logger: Logger;
-  work: boolean;
-}): JobScheduler & JobMonitor {
-  const connection = connectRedis(url, "queue", logger);
-  const queue = new Queue(QUEUE, { connection, prefix: `${prefix}bull` });
+export function createQueueScheduler(settings: BullmqSettings): JobScheduler & JobMonitor {
+  const { logger, work } = settings;
+  const { connection, queue, workerOptions } = openBullmqQueue(QUEUE, settings);
   const jobs = new Map<string, RecurringJob>();
   let stopped = false;
   const rechecks: NodeJS.Timeout[] = [];
@@ -41,12 +29,11 @@ export function createQueueScheduler({
           if (!recurring) throw new Error(`No recurring job named ${job.name} in this instance.`);
           await recurring.run();
         },
-        { connection, prefix: `${prefix}bull`, concurrency: 1 },
+        { ...workerOptions, concurrency: 1 },
       )
     : null;
   worker?.on("failed", (job, error) => logger.error({ err: error, job: job?.name }, "scheduled job failed"));
   worker?.on("error", (error) => logger.warn({ err: error }, "job worker problem; retrying"));
-  queue.on("error", (error) => logger.warn({ err: error }, "job queue problem; retrying"));
 
   return {
     ...bullmqMonitor(queue),
