@@ -1,28 +1,24 @@
 import { randomUUID } from "node:crypto";
 import { Queue } from "bullmq";
-import { and, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Logger } from "../../src/domain/logger.js";
-import { ledgerEntries, topUps } from "../../src/domain/schema/index.js";
+import { topUps } from "../../src/domain/schema/index.js";
 import { createPaymentEvents } from "../../src/domain/top-ups/payment-events.js";
 import { RECONCILE_GRACE_MS, RECONCILE_TOP_UPS_EVERY_MS, reconcileTopUpsJob } from "../../src/domain/top-ups/reconcile.js";
 import { createStripeGateway } from "../../src/infra/stripe-gateway.js";
-import { dashboard } from "../support/dashboard.js";
 import { testEnv } from "../support/env.js";
 import { eventually } from "../support/eventually.js";
 import { opsClient } from "../support/ops-client.js";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";
+import { stripeOwner } from "../support/stripe-owner.js";
 import { checkoutSession, deliver, type PaidTopUp, STRIPE_TEST_ENV, type StripeStandIn, startStripeStandIn, stripeEvent } from "../support/stripe-stand-in.js";
 
 // SPEC 5 top-ups whose webhook event never came: the reconciliation job reads
 // each pending top-up's Checkout Session from Stripe (the local stand-in) and
 // applies it by the events' own steps. The job is run directly, with a clock
 // past the grace period, against the real server's database and queue.
-
-const CREATE_CHECKOUT = /* GraphQL */ `
-  mutation ($amountCents: Int!) { createTopUpCheckout(amountCents: $amountCents) { topUp { id } } }
-`;
 
 let stripe: StripeStandIn;
 let t: TestPlatform;
@@ -58,26 +54,6 @@ const lookups = (sessionId: string) => stripe.requests.filter((r) => r.method ==
 /** Stripe's side of a paid checkout: what a lookup answers from now on. */
 const pay = (topUp: PaidTopUp) => stripe.updateSession(topUp.sessionId, { status: "complete", payment_status: "paid", payment_intent: topUp.paymentIntentId });
 
-async function ownerOf() {
-  const api = dashboard(t);
-  const owner = await api.owner();
-  const db = t.platform.services.db;
-  return {
-    ...owner,
-    /** A top-up opened through the dashboard: pending, its session open on Stripe. */
-    async openTopUp(amountCents = 1_000): Promise<PaidTopUp> {
-      const answer = await api.graphql(CREATE_CHECKOUT, { amountCents }, owner.token);
-      expect(answer.errors).toBeUndefined();
-      const topUpId = answer.data!.createTopUpCheckout.topUp.id as string;
-      const [row] = await db.select().from(topUps).where(eq(topUps.id, topUpId));
-      return { topUpId, accountId: owner.accountId, amountCents, sessionId: row!.checkoutSessionId!, paymentIntentId: `pi_${randomUUID().replaceAll("-", "")}` };
-    },
-    balance: async () => (await api.graphql(`{ me { balanceCents } }`, {}, owner.token)).data!.me.balanceCents as number,
-    credits: () => db.select().from(ledgerEntries).where(and(eq(ledgerEntries.accountId, owner.accountId), eq(ledgerEntries.kind, "topup"))),
-  };
-}
-
-const topUpRow = async (topUpId: string) => (await t.platform.services.db.select().from(topUps).where(eq(topUps.id, topUpId)))[0]!;
 
 /** Delivers a signed event to the webhook and waits until the queue has run it. */
 async function sendEvent(type: string, object: Record<string, unknown>): Promise<void> {
@@ -99,28 +75,28 @@ async function expectBooksExact(): Promise<void> {
 
 describe("reconciling pending top-ups with Stripe", () => {
   it("credits a paid top-up whose webhook never came, exactly once, and the late webhook changes nothing", async () => {
-    const owner = await ownerOf();
+    const owner = await stripeOwner(t);
     const topUp = await owner.openTopUp(1_500);
     pay(topUp);
     await reconcile();
     await reconcile();
     expect(lookups(topUp.sessionId), "the second run finds it paid and leaves it alone").toBe(1);
-    expect(await owner.credits()).toMatchObject([{ amountCents: 1_500, idempotencyKey: `stripe-checkout:${topUp.sessionId}` }]);
+    expect(await owner.entries("topup")).toMatchObject([{ amountCents: 1_500, idempotencyKey: `stripe-checkout:${topUp.sessionId}` }]);
     expect(await owner.balance()).toBe(1_500);
-    expect(await topUpRow(topUp.topUpId)).toMatchObject({ status: "paid", creditedCents: 1_500, paymentIntentId: topUp.paymentIntentId });
+    expect(await owner.topUp(topUp.topUpId)).toMatchObject({ status: "paid", creditedCents: 1_500, paymentIntentId: topUp.paymentIntentId });
     expect(warnings).toContainEqual(expect.objectContaining({ topUpId: topUp.topUpId, outcome: "paid" }));
     await expectBooksExact();
 
     // Stripe delivers the event after all, once the endpoint works again.
     await sendEvent("checkout.session.completed", checkoutSession(topUp, "paid"));
     await sendEvent("checkout.session.async_payment_succeeded", checkoutSession(topUp, "paid"));
-    expect(await owner.credits()).toHaveLength(1);
+    expect(await owner.entries("topup")).toHaveLength(1);
     expect(await owner.balance()).toBe(1_500);
     await expectBooksExact();
   });
 
   it("finds nothing to do for a top-up its webhook credited, and credits once when both come at the same moment", async () => {
-    const owner = await ownerOf();
+    const owner = await stripeOwner(t);
     const [credited, racing] = [await owner.openTopUp(700), await owner.openTopUp(900)];
     pay(credited);
     pay(racing);
@@ -130,38 +106,38 @@ describe("reconciling pending top-ups with Stripe", () => {
 
     await Promise.all([deliver(t.url, stripeEvent("checkout.session.completed", checkoutSession(racing, "paid"))), reconcile()]);
     await jobsDone();
-    expect((await owner.credits()).map((e) => e.amountCents).sort((a, b) => a - b)).toEqual([700, 900]);
+    expect((await owner.entries("topup")).map((e) => e.amountCents).sort((a, b) => a - b)).toEqual([700, 900]);
     expect(await owner.balance()).toBe(1_600);
-    for (const topUp of [credited, racing]) expect((await topUpRow(topUp.topUpId)).status).toBe("paid");
+    for (const topUp of [credited, racing]) expect((await owner.topUp(topUp.topUpId)).status).toBe("paid");
     await expectBooksExact();
   });
 
   it("marks a top-up whose session expired EXPIRED, and leaves one whose session is open PENDING", async () => {
-    const owner = await ownerOf();
+    const owner = await stripeOwner(t);
     const [expiring, open] = [await owner.openTopUp(600), await owner.openTopUp(800)];
     stripe.updateSession(expiring.sessionId, { status: "expired" });
     await reconcile();
-    expect((await topUpRow(expiring.topUpId)).status).toBe("expired");
-    expect((await topUpRow(open.topUpId)).status).toBe("pending");
+    expect((await owner.topUp(expiring.topUpId)).status).toBe("expired");
+    expect((await owner.topUp(open.topUpId)).status).toBe("pending");
     await reconcile();
     // Closed, it is not looked up again; still pending, it is.
     expect([lookups(expiring.sessionId), lookups(open.sessionId)]).toEqual([1, 2]);
     // The expiry event arriving late leaves it as it is.
     await sendEvent("checkout.session.expired", checkoutSession(expiring, "unpaid", { status: "expired" }));
-    expect((await topUpRow(expiring.topUpId)).status).toBe("expired");
-    expect(await owner.credits()).toEqual([]);
+    expect((await owner.topUp(expiring.topUpId)).status).toBe("expired");
+    expect(await owner.entries("topup")).toEqual([]);
     expect(await owner.balance()).toBe(0);
     await expectBooksExact();
   });
 
   it("leaves a top-up younger than the grace period to its webhook, without asking Stripe", async () => {
-    const owner = await ownerOf();
+    const owner = await stripeOwner(t);
     const topUp = await owner.openTopUp(500);
     pay(topUp);
-    const { createdAt } = await topUpRow(topUp.topUpId);
+    const { createdAt } = await owner.topUp(topUp.topUpId);
     await reconcile({ at: new Date(createdAt.getTime() + RECONCILE_GRACE_MS - 1_000) });
     expect(lookups(topUp.sessionId)).toBe(0);
-    expect((await topUpRow(topUp.topUpId)).status).toBe("pending");
+    expect((await owner.topUp(topUp.topUpId)).status).toBe("pending");
     await reconcile({ at: new Date(createdAt.getTime() + RECONCILE_GRACE_MS + 1_000) });
     expect(lookups(topUp.sessionId)).toBe(1);
     expect(await owner.balance()).toBe(500);
@@ -169,7 +145,7 @@ describe("reconciling pending top-ups with Stripe", () => {
   });
 
   it("goes on past a top-up whose lookup fails or whose session does not match, and tries it again next run", async () => {
-    const owner = await ownerOf();
+    const owner = await stripeOwner(t);
     const [first, failing, mismatched, last] = [
       await owner.openTopUp(500),
       await owner.openTopUp(600),
@@ -183,7 +159,7 @@ describe("reconciling pending top-ups with Stripe", () => {
       metadata: { account_id: owner.accountId, top_up_id: mismatched.topUpId, amount_cents: "100000" },
     });
     await reconcile();
-    const statuses = async () => Promise.all([first, failing, mismatched, last].map(async (topUp) => (await topUpRow(topUp.topUpId)).status));
+    const statuses = async () => Promise.all([first, failing, mismatched, last].map(async (topUp) => (await owner.topUp(topUp.topUpId)).status));
     expect(await statuses()).toEqual(["paid", "pending", "pending", "paid"]);
     for (const topUp of [failing, mismatched]) {
       expect(warnings).toContainEqual(expect.objectContaining({ topUpId: topUp.topUpId, sessionId: topUp.sessionId, err: expect.any(Error) }));
@@ -199,7 +175,7 @@ describe("reconciling pending top-ups with Stripe", () => {
   });
 
   it("looks at every pending top-up in turn, however many stay open", async () => {
-    const owner = await ownerOf();
+    const owner = await stripeOwner(t);
     for (let i = 0; i < 3; i++) await owner.openTopUp(500 + i);
     const { db } = t.platform.services;
     const pending = await db.select({ sessionId: topUps.checkoutSessionId }).from(topUps).where(eq(topUps.status, "pending"));

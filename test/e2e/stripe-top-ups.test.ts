@@ -1,17 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { and, eq } from "drizzle-orm";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ledgerEntries, topUps } from "../../src/domain/schema/index.js";
-import { dashboard, errorCode } from "../support/dashboard.js";
+import { errorCode } from "../support/dashboard.js";
 import { testEnv } from "../support/env.js";
 import { eventually } from "../support/eventually.js";
 import { opsClient } from "../support/ops-client.js";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";
+import { stripeOwner } from "../support/stripe-owner.js";
 import {
   checkoutSession,
   deliver,
-  type PaidTopUp,
   refundedCharge,
   STRIPE_TEST_ENV,
   type StripeStandIn,
@@ -48,29 +46,6 @@ afterAll(async () => {
   await stripe?.close();
 });
 
-/** An owner signed in to `t`'s dashboard, with the helpers the scenarios share. */
-async function ownerOf(t: TestPlatform) {
-  const api = dashboard(t);
-  const owner = await api.owner();
-  const db = t.platform.services.db;
-  return {
-    ...owner,
-    graphql: (query: string, variables: Record<string, unknown> = {}) => api.graphql(query, variables, owner.token),
-    /** A top-up opened through the dashboard, as Stripe's events will name it. */
-    async openTopUp(amountCents = 1_000): Promise<PaidTopUp> {
-      const answer = await api.graphql(CREATE_CHECKOUT, { amountCents }, owner.token);
-      expect(answer.errors).toBeUndefined();
-      const topUpId = answer.data!.createTopUpCheckout.topUp.id as string;
-      const [row] = await db.select().from(topUps).where(eq(topUps.id, topUpId));
-      return { topUpId, accountId: owner.accountId, amountCents, sessionId: row!.checkoutSessionId!, paymentIntentId: `pi_${randomUUID().replaceAll("-", "")}` };
-    },
-    balance: async () => (await api.graphql(`{ me { balanceCents availableCents } }`, {}, owner.token)).data!.me.balanceCents as number,
-    entries: (kind: "topup" | "refund") =>
-      db.select().from(ledgerEntries).where(and(eq(ledgerEntries.accountId, owner.accountId), eq(ledgerEntries.kind, kind))),
-    topUp: async (id: string) => (await db.select().from(topUps).where(eq(topUps.id, id)))[0]!,
-  };
-}
-
 /** The one-off queue has nothing left to run (waiting, delayed or active). */
 async function jobsDone(t: TestPlatform): Promise<void> {
   const unfinished = async () => {
@@ -101,7 +76,7 @@ async function send(t: TestPlatform, type: string, object: Record<string, unknow
 describe("createTopUpCheckout", () => {
   it("opens a Checkout Session with exactly what Stripe needs, the top-up written first", async () => {
     const t = started.embedded;
-    const owner = await ownerOf(t);
+    const owner = await stripeOwner(t);
     const before = stripe.requests.length;
     const answer = await owner.graphql(CREATE_CHECKOUT, { amountCents: 2_500 });
     expect(answer.errors).toBeUndefined();
@@ -136,13 +111,13 @@ describe("createTopUpCheckout", () => {
 
   it("sends the payer back to the server's own URL when PUBLIC_BASE_URL is unset", async () => {
     const t = started.redis;
-    const owner = await ownerOf(t);
+    const owner = await stripeOwner(t);
     await owner.openTopUp(500);
     expect(stripe.requests.at(-1)!.form.cancel_url).toBe(`${t.url}/dashboard/credits?top_up=cancelled`);
   });
 
   it("refuses amounts outside $5 to $1,000 or not in whole cents, without calling Stripe", async () => {
-    const owner = await ownerOf(started.embedded);
+    const owner = await stripeOwner(started.embedded);
     const before = stripe.requests.length;
     for (const amountCents of [499, 100_001, -500, 0]) {
       const answer = await owner.graphql(CREATE_CHECKOUT, { amountCents });
@@ -160,7 +135,7 @@ describe("createTopUpCheckout", () => {
   });
 
   it("marks the top-up failed and answers upstream_error when Stripe refuses, without Stripe's words", async () => {
-    const owner = await ownerOf(started.embedded);
+    const owner = await stripeOwner(started.embedded);
     stripe.refuseNext(400, "Invalid API key sk_test_leak; request req_internal_42");
     const answer = await owner.graphql(CREATE_CHECKOUT, { amountCents: 700 });
     expect(errorCode(answer)).toBe("upstream_error");
@@ -170,7 +145,7 @@ describe("createTopUpCheckout", () => {
   });
 
   it("lets an owner start at most 10 checkouts an hour", async () => {
-    const owner = await ownerOf(started.embedded);
+    const owner = await stripeOwner(started.embedded);
     for (let i = 0; i < 10; i++) expect((await owner.graphql(CREATE_CHECKOUT, { amountCents: 500 })).errors).toBeUndefined();
     const refused = await owner.graphql(CREATE_CHECKOUT, { amountCents: 500 });
     expect(errorCode(refused)).toBe("rate_limit_exceeded");
@@ -179,7 +154,7 @@ describe("createTopUpCheckout", () => {
 
   it("says top-ups are not configured on a server without Stripe keys, and everything else works", async () => {
     const t = started.unconfigured;
-    const owner = await ownerOf(t);
+    const owner = await stripeOwner(t);
     const answer = await owner.graphql(CREATE_CHECKOUT, { amountCents: 1_000 });
     expect(errorCode(answer)).toBe("top_ups_unavailable");
     expect(answer.errors![0]!.message).toBe("Top-ups are not configured on this server: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.");
@@ -194,7 +169,7 @@ describe("createTopUpCheckout", () => {
 describe("topUps", () => {
   it("pages newest first and never shows another owner's top-ups", async () => {
     const t = started.embedded;
-    const [alice, bob] = [await ownerOf(t), await ownerOf(t)];
+    const [alice, bob] = [await stripeOwner(t), await stripeOwner(t)];
     const opened = [];
     for (const amount of [500, 600, 700]) opened.push((await alice.openTopUp(amount)).topUpId);
     await bob.openTopUp(800);
@@ -212,7 +187,7 @@ describe.each(["embedded", "redis"] as const)("Stripe's events, queued %s", (kin
   const t = () => started[kind];
 
   it("credits a paid checkout exactly once, however often the event comes", async () => {
-    const owner = await ownerOf(t());
+    const owner = await stripeOwner(t());
     const topUp = await owner.openTopUp(1_500);
     const event = stripeEvent("checkout.session.completed", checkoutSession(topUp, "paid"));
     for (let i = 0; i < 3; i++) expect((await deliver(t().url, event)).status).toBe(200);
@@ -231,7 +206,7 @@ describe.each(["embedded", "redis"] as const)("Stripe's events, queued %s", (kin
   });
 
   it("waits for an unpaid completion's async_payment_succeeded, then credits once", async () => {
-    const owner = await ownerOf(t());
+    const owner = await stripeOwner(t());
     const topUp = await owner.openTopUp(2_000);
     await send(t(), "checkout.session.completed", checkoutSession(topUp, "unpaid"));
     await jobsDone(t());
@@ -247,7 +222,7 @@ describe.each(["embedded", "redis"] as const)("Stripe's events, queued %s", (kin
   });
 
   it("marks failed and expired checkouts, and never downgrades a paid one", async () => {
-    const owner = await ownerOf(t());
+    const owner = await stripeOwner(t());
     const [failing, expiring, paid] = [await owner.openTopUp(500), await owner.openTopUp(600), await owner.openTopUp(700)];
     await send(t(), "checkout.session.async_payment_failed", checkoutSession(failing, "unpaid"));
     await send(t(), "checkout.session.expired", checkoutSession(expiring, "unpaid", { status: "expired" }));
@@ -262,7 +237,7 @@ describe.each(["embedded", "redis"] as const)("Stripe's events, queued %s", (kin
   });
 
   it("applies a refund that arrives before its payment once the payment is credited", async () => {
-    const owner = await ownerOf(t());
+    const owner = await stripeOwner(t());
     const topUp = await owner.openTopUp(1_000);
     const refund = stripeEvent("charge.refunded", refundedCharge(topUp, 400));
     await deliver(t().url, refund);
@@ -279,7 +254,7 @@ describe.each(["embedded", "redis"] as const)("Stripe's events, queued %s", (kin
   });
 
   it("debits exactly the refunded total for two partial refunds, each delivered twice and in reverse order", async () => {
-    const owner = await ownerOf(t());
+    const owner = await stripeOwner(t());
     const topUp = await owner.openTopUp(5_000);
     await send(t(), "checkout.session.completed", checkoutSession(topUp, "paid"));
     await jobsDone(t());
@@ -298,7 +273,7 @@ describe.each(["embedded", "redis"] as const)("Stripe's events, queued %s", (kin
   });
 
   it("lets a refund take the balance below zero, and then refuses requests with 402", async () => {
-    const owner = await ownerOf(t());
+    const owner = await stripeOwner(t());
     const topUp = await owner.openTopUp(500);
     await send(t(), "checkout.session.completed", checkoutSession(topUp, "paid"));
     await jobsDone(t());
@@ -326,7 +301,7 @@ describe.each(["embedded", "redis"] as const)("Stripe's events, queued %s", (kin
   });
 
   it("refuses a bad, stale or missing signature and an oversized body, queuing and crediting nothing", async () => {
-    const owner = await ownerOf(t());
+    const owner = await stripeOwner(t());
     const topUp = await owner.openTopUp(900);
     const event = stripeEvent("checkout.session.completed", checkoutSession(topUp, "paid"));
     const jobsBefore = await jobsEverQueued(t());
@@ -350,7 +325,7 @@ describe.each(["embedded", "redis"] as const)("Stripe's events, queued %s", (kin
   });
 
   it("acknowledges and ignores events it does not use, and sessions SentX did not open", async () => {
-    const owner = await ownerOf(t());
+    const owner = await stripeOwner(t());
     const topUp = await owner.openTopUp(800);
     const unknown = await deliver(t().url, stripeEvent("customer.created", { id: "cus_123", object: "customer" }));
     expect(unknown).toEqual({ status: 200, body: { received: true } });
