@@ -103,9 +103,10 @@ function fitOutput(pricing: Pricing, inputTokens: number, requestedMaxTokens: nu
   return { maxTokens, amountCents: priceRequest(pricing, { inputTokens, outputTokens: maxTokens }) };
 }
 
+/** 0 is a surface whose output is not priced (embeddings, speech): its hold covers the input alone. */
 function assertOutputBudget(requestedMaxTokens: number): void {
-  if (!Number.isSafeInteger(requestedMaxTokens) || requestedMaxTokens < 1) {
-    throw new RangeError(`requestedMaxTokens must be a positive integer, got ${requestedMaxTokens}`);
+  if (!Number.isSafeInteger(requestedMaxTokens) || requestedMaxTokens < 0) {
+    throw new RangeError(`requestedMaxTokens must be a non-negative integer, got ${requestedMaxTokens}`);
   }
 }
 
@@ -212,26 +213,43 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
     return reserved(Number(amount));
   }
 
+  /** Resizes an active hold, under its account's lock, to what `fit` makes of the budget it may take. */
+  function resizeHold<T extends { amountCents: number }>(requestId: string, fit: (budgetCents: number, heldCents: number) => T): Promise<T> {
+    return db.transaction(async (tx) => {
+      const locked = await lockHold(tx, requestId);
+      if (!locked || locked.hold.status !== "active") throw new DomainError("not_found", `No active hold for request ${requestId}.`);
+      const { hold } = locked;
+      const fitted = fit(locked.balanceCents - locked.heldCents + hold.amountCents, hold.amountCents);
+      await tx.update(holds).set({ amountCents: fitted.amountCents }).where(eq(holds.id, hold.id));
+      await tx
+        .update(accounts)
+        .set({ heldCents: sql`${accounts.heldCents} + ${fitted.amountCents - hold.amountCents}` })
+        .where(eq(accounts.id, hold.accountId));
+      return fitted;
+    });
+  }
+
   /**
    * Refits an active hold to the exact input, once attachments are resolved
    * and counted: it grows by what the balance allows (and the output budget
    * shrinks to fit), or refuses with 402 when not even one token fits.
    */
-  async function refitHold(input: Omit<ReserveHoldInput, "accountId" | "request">): Promise<Omit<ReservedHold, "limitedByBalance">> {
+  function refitHold(input: Omit<ReserveHoldInput, "accountId" | "request">): Promise<Omit<ReservedHold, "limitedByBalance">> {
     const { requestId, pricing, inputTokens, requestedMaxTokens } = input;
     assertOutputBudget(requestedMaxTokens);
-    return db.transaction(async (tx) => {
-      const locked = await lockHold(tx, requestId);
-      if (!locked || locked.hold.status !== "active") throw new DomainError("not_found", `No active hold for request ${requestId}.`);
-      const { hold } = locked;
-      const budget = locked.balanceCents - locked.heldCents + hold.amountCents;
-      const { maxTokens, amountCents } = fitOutput(pricing, inputTokens, requestedMaxTokens, budget);
-      await tx.update(holds).set({ amountCents }).where(eq(holds.id, hold.id));
-      await tx
-        .update(accounts)
-        .set({ heldCents: sql`${accounts.heldCents} + ${amountCents - hold.amountCents}` })
-        .where(eq(accounts.id, hold.accountId));
-      return { amountCents, maxTokens };
+    return resizeHold(requestId, (budget) => fitOutput(pricing, inputTokens, requestedMaxTokens, budget));
+  }
+
+  /**
+   * Grows an active hold to at least `atLeastCents` (a measured input, or a
+   * running session's cost so far), or refuses with 402 when the balance
+   * cannot cover it; a hold already that large is left as it is.
+   */
+  function growHold({ requestId, atLeastCents }: { requestId: string; atLeastCents: number }): Promise<{ amountCents: number }> {
+    return resizeHold(requestId, (budget, held) => {
+      if (atLeastCents <= held) return { amountCents: held };
+      if (atLeastCents > budget) throw insufficientBalance();
+      return { amountCents: atLeastCents };
     });
   }
 
@@ -328,7 +346,7 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
     }
   }
 
-  return { reserveHold, refitHold, checkpoint, settleHold, settleAbandonedHolds };
+  return { reserveHold, refitHold, growHold, checkpoint, settleHold, settleAbandonedHolds };
 }
 
 export type Billing = ReturnType<typeof createBilling>;

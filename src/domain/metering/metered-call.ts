@@ -11,7 +11,7 @@ import { INSUFFICIENT_BALANCE_MESSAGE } from "../ledger.js";
 import type { RequestLimits, StreamSlot } from "../limits/request-limits.js";
 import type { Logger } from "../logger.js";
 import { type DomainMetrics, upstreamFailureReason } from "../metrics.js";
-import { outputWithin, priceRequest } from "../pricing.js";
+import { outputWithin, type Pricing, priceRequest } from "../pricing.js";
 import type { RequestLog } from "../request-log.js";
 import type { Clock } from "../clock.js";
 import type { Checkpoints } from "./checkpoints.js";
@@ -40,17 +40,27 @@ export interface CallContext {
 export interface MeterPlan {
   model: ModelConfig;
   stream: boolean;
-  /** An upper bound of the input tokens, from sizes alone; it sizes the hold. */
+  /**
+   * What a unit of input and of output costs, per million: tokens for chat
+   * (the model's token prices, the default), or a surface's own units
+   * (images, seconds of audio, characters). The SPEC 5 rounding and bounds
+   * apply to every surface alike.
+   */
+  pricing?: Pricing;
+  /** An upper bound of the input units, from sizes alone; it sizes the hold. */
   inputTokensUpperBound: number;
-  /** The output asked for, within the model's maximum. */
+  /** The output asked for, within the model's maximum; 0 for a surface whose output is not priced. */
   requestedMaxTokens: number;
 }
 
+/** Usage so far, and its charge when the surface prices it itself (a sum of separately priced parts). */
+export type Delivery = TokenUsage & { costCents?: number };
+
 /** How a call ended. `usage` is present exactly when output began: only then is it billed (SPEC 5). */
 export type CallEnding =
-  | { status: "succeeded"; usage?: TokenUsage }
-  | { status: "failed"; error: DomainError; usage?: TokenUsage }
-  | { status: "cancelled" | "interrupted"; usage?: TokenUsage };
+  | { status: "succeeded"; usage?: Delivery }
+  | { status: "failed"; error: DomainError; usage?: Delivery }
+  | { status: "cancelled" | "interrupted"; usage?: Delivery };
 
 export interface MeteredCall {
   readonly model: ModelConfig;
@@ -58,8 +68,10 @@ export interface MeteredCall {
   readonly signal: AbortSignal;
   /** The output budget the hold covers once the exact input is known; grows the hold when its estimate fell short. */
   fitOutput(inputTokens: number, requestedMaxTokens: number): Promise<number>;
+  /** Grows the hold to at least `costCents` (the input once measured, or a session's running cost); 402 when the balance cannot. */
+  cover(costCents: number): Promise<void>;
   /** How to read what has been delivered so far (undefined: no output yet), each time a checkpoint is written. */
-  reportDelivery(read: () => TokenUsage | undefined): void;
+  reportDelivery(read: () => Delivery | undefined): void;
   /**
    * Ends the call, once (later calls return the first result). With
    * `beforeDelivery`, the output is still unsent: the settle must commit now
@@ -74,7 +86,7 @@ export interface MeteredCall {
    * How a failure at this point ends the call: by a shutdown, by the client, or
    * by the error itself; no error (null) means the reader stopped: cancelled.
    */
-  endingFor(error: unknown, usage?: TokenUsage): { ending: CallEnding; error: DomainError };
+  endingFor(error: unknown, usage?: Delivery): { ending: CallEnding; error: DomainError };
 }
 
 export interface MeteringDeps {
@@ -190,12 +202,12 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       planned = plan();
       ctx.trace.model = planned.model.id;
       if (planned.stream) slot = await limits.acquireStreamSlot(ctx.caller);
-      const { model, stream, inputTokensUpperBound, requestedMaxTokens } = planned;
+      const { model, stream, inputTokensUpperBound, requestedMaxTokens, pricing = model.pricing } = planned;
       hold = await retryOnConnectionLoss(() =>
         billing.reserveHold({
           accountId: ctx.caller.account.id,
           requestId: ctx.requestId,
-          pricing: model.pricing,
+          pricing,
           inputTokens: inputTokensUpperBound,
           requestedMaxTokens,
           request: { apiKeyId: ctx.caller.apiKey.id, endpoint: ctx.endpoint, model: model.id, stream, identity: ctx.identity },
@@ -239,10 +251,11 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     trace.settling = true;
     const signal = AbortSignal.any([clientSignal, shutdown.signal]);
     let holdCents = hold.amountCents;
-    let delivered: () => TokenUsage | undefined = () => undefined;
+    const pricing = plan.pricing ?? model.pricing;
+    let delivered: () => Delivery | undefined = () => undefined;
     let ended: Promise<{ chargedCents: number }> | null = null;
-    const price = (usage: TokenUsage) =>
-      priceRequest(model.pricing, { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens });
+    const price = (usage: Delivery) =>
+      usage.costCents ?? priceRequest(pricing, { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens });
 
     const untrack = checkpoints.track(() => {
       const usage = delivered();
@@ -270,7 +283,7 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       });
     };
 
-    function endingFor(error: unknown, usage?: TokenUsage): { ending: CallEnding; error: DomainError } {
+    function endingFor(error: unknown, usage?: Delivery): { ending: CallEnding; error: DomainError } {
       const billed = usage ? { usage } : {};
       if (shutdown.signal.aborted) return { ending: { status: "interrupted", ...billed }, error: shuttingDown() };
       if (clientSignal.aborted || error === null) return { ending: { status: "cancelled", ...billed }, error: clientGone() };
@@ -335,15 +348,19 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       model,
       signal,
       async fitOutput(inputTokens, requestedMaxTokens) {
-        let maxTokens = outputWithin(model.pricing, inputTokens, requestedMaxTokens, holdCents);
+        let maxTokens = outputWithin(pricing, inputTokens, requestedMaxTokens, holdCents);
         if (maxTokens < requestedMaxTokens && !hold.limitedByBalance) {
           // The estimate fell short (documents are counted only once resolved): grow the hold.
-          const refit = await retryOnConnectionLoss(() => billing.refitHold({ requestId, pricing: model.pricing, inputTokens, requestedMaxTokens }));
+          const refit = await retryOnConnectionLoss(() => billing.refitHold({ requestId, pricing, inputTokens, requestedMaxTokens }));
           holdCents = refit.amountCents;
           maxTokens = refit.maxTokens;
         }
         if (maxTokens < 1) throw new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
         return maxTokens;
+      },
+      async cover(costCents) {
+        if (costCents <= holdCents) return;
+        holdCents = (await retryOnConnectionLoss(() => billing.growHold({ requestId, atLeastCents: costCents }))).amountCents;
       },
       reportDelivery(read) {
         delivered = read;
