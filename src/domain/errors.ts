@@ -16,6 +16,7 @@ export const errorTable = {
   model_not_allowed: { status: 403, type: "permission_error" },
   csrf_token_invalid: { status: 403, type: "permission_error" },
   not_found: { status: 404, type: "not_found_error" },
+  model_not_found: { status: 404, type: "not_found_error" },
   file_not_found: { status: 404, type: "not_found_error" },
   conflict: { status: 409, type: "invalid_request_error" },
   max_keys_reached: { status: 409, type: "invalid_request_error" },

@@ -1,10 +1,10 @@
-import type { ApiCaller } from "../auth.js";
 import type { Clock } from "../clock.js";
 import { DomainError } from "../errors.js";
 import { newId } from "../ids.js";
 import { billableUsage } from "../metering/billable-usage.js";
 import type { CallContext, CallEnding, MeteredCall, MeterPlan, Metering } from "../metering/metered-call.js";
 import { type AttachmentFiles, resolveAttachments } from "./attachments.js";
+import { assertModelAllowed } from "./model-access.js";
 import { assertSystemMessagesWithinLimit, withSafetyPrompt } from "./chat-rules.js";
 import type { ModelCatalog, ModelConfig } from "./model-table.js";
 import { createOutputTally, limitOutput } from "./output-limit.js";
@@ -67,13 +67,6 @@ export interface ChatServiceDeps {
   files: AttachmentFiles;
   clock: Clock;
   safetyPrompt: string;
-}
-
-function assertModelAllowed(caller: ApiCaller, requested: string, model: ModelConfig): void {
-  const allowed = caller.apiKey.allowedModels;
-  if (allowed?.length && !allowed.includes(requested) && !allowed.includes(model.id)) {
-    throw new DomainError("model_not_allowed", `This API key may not use the model ${requested}.`, "model");
-  }
 }
 
 function assertWithinModelOutput(model: ModelConfig, requested: number | undefined): void {
@@ -142,7 +135,7 @@ export function createChatService(deps: ChatServiceDeps) {
 
   /** Cheap checks only: no attachment is read and nothing is tokenized before the hold. */
   function plan(call: ChatCall, input: ChatInput, stream: boolean): MeterPlan {
-    const model = catalog.resolve(input.model);
+    const model = catalog.resolveFor("chat", input.model);
     assertModelAllowed(call.caller, input.model, model);
     assertSystemMessagesWithinLimit(input.messages);
     assertWithinModelOutput(model, input.maxTokens);

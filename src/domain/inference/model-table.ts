@@ -1,6 +1,18 @@
+import { DomainError } from "../errors.js";
 import { z } from "zod";
 
 // SPEC 9: public model names → upstream provider, upstream model, prices, limits, capabilities.
+
+/** The surfaces a model may serve (SPEC 10), each an endpoint of its own. */
+export const ENDPOINT_CAPABILITIES = ["chat", "embeddings", "images", "transcription", "speech", "rerank", "realtime"] as const;
+/** What a chat model understands besides text. */
+const CHAT_FEATURES = ["vision", "files", "video", "tools"] as const;
+
+export const capabilitySchema = z.enum([...ENDPOINT_CAPABILITIES, ...CHAT_FEATURES]);
+export type EndpointCapability = (typeof ENDPOINT_CAPABILITIES)[number];
+
+const isEndpoint = (capability: string): capability is EndpointCapability =>
+  (ENDPOINT_CAPABILITIES as readonly string[]).includes(capability);
 
 const upstreamSchema = z.discriminatedUnion("provider", [
   z.object({
@@ -12,26 +24,48 @@ const upstreamSchema = z.discriminatedUnion("provider", [
     apiKey: z.string().optional(),
     model: z.string().min(1),
     timeoutMs: z.number().int().positive().default(120_000),
+    /** The model's endpoint capabilities this upstream serves; absent: all of them. */
+    capabilities: z.array(z.enum(ENDPOINT_CAPABILITIES)).min(1).optional(),
   }),
 ]);
 
-export const capabilitySchema = z.enum(["vision", "files", "video", "tools"]);
+const cents = z.number().int().nonnegative();
+
+/**
+ * Prices per million units, in integer cents: tokens for chat, embeddings,
+ * rerank and realtime; seconds of audio for transcription; characters for
+ * speech. Images are priced per image, by size. SPEC 5's rounding, minimum
+ * and maximum apply to every request alike.
+ */
+const pricingSchema = z.object({
+  inputCentsPerMillion: cents.default(300),
+  outputCentsPerMillion: cents.default(1000),
+  imageCents: z
+    .record(z.string().regex(/^\d{2,5}x\d{2,5}$/, "an image size is WIDTHxHEIGHT"), cents)
+    .refine((sizes) => Object.keys(sizes).length > 0, "at least one image size")
+    .default({ "256x256": 2, "512x512": 2, "1024x1024": 4, "1024x1536": 6, "1536x1024": 6, "1024x1792": 8, "1792x1024": 8 }),
+  // OpenAI's transcription price, $0.006 a minute.
+  audioCentsPerMillionSeconds: cents.default(10_000),
+  // OpenAI's speech price, $15 per million characters.
+  speechCentsPerMillionCharacters: cents.default(1_500),
+});
 
 export const modelSchema = z.object({
   id: z.string().min(1),
   description: z.string().optional(),
   // Tried in order; a connection error or 5xx before the first byte falls over to the next.
   upstreams: z.array(upstreamSchema).min(1),
-  pricing: z
-    .object({
-      inputCentsPerMillion: z.number().int().nonnegative(),
-      outputCentsPerMillion: z.number().int().nonnegative(),
-    })
-    .default({ inputCentsPerMillion: 300, outputCentsPerMillion: 1000 }),
+  pricing: pricingSchema.prefault({}),
   contextWindow: z.number().int().positive().default(128_000),
   defaultMaxTokens: z.number().int().positive().default(1024),
   maxOutputTokens: z.number().int().positive().default(4096),
-  capabilities: z.array(capabilitySchema).default(["vision", "files", "tools"]),
+  /** The longest audio a transcription takes; it also bounds the hold taken before the audio is read. */
+  maxAudioSeconds: z.number().int().positive().default(3_600),
+  // A table written before the other surfaces existed names only chat features: such a model serves chat.
+  capabilities: z
+    .array(capabilitySchema)
+    .default(["chat", "vision", "files", "tools"])
+    .transform((list) => [...new Set(list.some(isEndpoint) ? list : ["chat" as const, ...list])]),
 });
 
 export const modelTableSchema = z
@@ -48,11 +82,30 @@ export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type ModelTable = z.infer<typeof modelTableSchema>;
 export type Capability = z.infer<typeof capabilitySchema>;
+export type ModelPricing = ModelConfig["pricing"];
 
-/** Out of the box: one model served by the built-in demo provider. */
+/** Out of the box: one model served by the built-in demo provider, on every surface but realtime. */
 export const demoModelTable: z.input<typeof modelTableSchema> = {
   defaultModel: "sentx-v1",
-  models: [{ id: "sentx-v1", description: "SentX demo model (built-in demo provider)", upstreams: [{ provider: "demo" }] }],
+  models: [
+    {
+      id: "sentx-v1",
+      description: "SentX demo model (built-in demo provider)",
+      upstreams: [{ provider: "demo" }],
+      capabilities: ["chat", "vision", "files", "tools", "embeddings", "images", "transcription", "speech", "rerank"],
+    },
+  ],
+};
+
+/** What a surface calls each capability in its refusals. */
+const SURFACE_NAMES: Record<EndpointCapability, string> = {
+  chat: "chat completions",
+  embeddings: "embeddings",
+  images: "image generation",
+  transcription: "audio transcription",
+  speech: "speech",
+  rerank: "rerank",
+  realtime: "realtime sessions",
 };
 
 export interface ModelCatalog {
@@ -60,14 +113,33 @@ export interface ModelCatalog {
   get(id: string): ModelConfig | undefined;
   /** SPEC 2: any name is accepted; unknown names go to the default model. */
   resolve(requested: string): ModelConfig;
+  /**
+   * The model for a surface (SPEC 10). A model of the table that lacks the
+   * capability is 400; an unknown name goes to the first model offering it
+   * (the default model when it does), as chat's unknown names go to the
+   * default; when no model offers it at all, 404 model_not_found.
+   */
+  resolveFor(capability: EndpointCapability, requested: string): ModelConfig;
 }
 
 export function createModelCatalog(table: ModelTable): ModelCatalog {
   const byId = new Map(table.models.map((m) => [m.id, m]));
   const fallback = byId.get(table.defaultModel)!;
+  const offering = (capability: EndpointCapability) =>
+    [fallback, ...table.models.filter((m) => m !== fallback)].filter((m) => m.capabilities.includes(capability));
   return {
     list: () => table.models,
     get: (id) => byId.get(id),
     resolve: (requested) => byId.get(requested) ?? fallback,
+    resolveFor(capability, requested) {
+      const candidates = offering(capability);
+      const surface = SURFACE_NAMES[capability];
+      if (candidates.length === 0) throw new DomainError("model_not_found", `No model on this server offers ${surface}.`, "model");
+      const named = byId.get(requested);
+      if (!named) return candidates[0]!;
+      if (named.capabilities.includes(capability)) return named;
+      const others = candidates.map((m) => m.id).slice(0, 10).join(", ");
+      throw new DomainError("invalid_request_error", `The model ${named.id} does not offer ${surface}. Models that do: ${others}.`, "model");
+    },
   };
 }
