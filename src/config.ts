@@ -77,6 +77,12 @@ const envSchema = z.object({
   GRAPHQL_DEV_TOOLS: optional(z.enum(["auto", "on", "off"])).default("auto"),
   NODE_ENV: optional(z.string()),
   UPSTREAM_MAX_ATTEMPTS: optional(z.coerce.number().int().min(1).max(10)).default(3),
+  // Realtime sessions (GET /v1/realtime): no frame either way for this long closes one (4408)…
+  REALTIME_IDLE_TIMEOUT_MS: optional(z.coerce.number().int().positive()).default(5 * 60_000),
+  // …and none lasts longer than this (4410).
+  REALTIME_MAX_SESSION_MS: optional(z.coerce.number().int().positive()).default(60 * 60_000),
+  // The largest WebSocket frame either side may send; audio travels as base64 inside JSON events.
+  REALTIME_MAX_FRAME_BYTES: optional(z.coerce.number().int().min(1024)).default(16 * 1024 * 1024),
   // Stripe top-ups (SPEC 5), both or neither; without them top-ups are refused and everything else works.
   STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_(test|live)_\w+$/, "must be a Stripe secret key (sk_test_…, sk_live_…) or restricted key (rk_…)")),
   STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_\w+$/, "must be a webhook signing secret (whsec_…)")),
@@ -235,6 +241,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     dashboardOrigins: env.DASHBOARD_ORIGINS,
     graphqlDevTools: env.GRAPHQL_DEV_TOOLS === "auto" ? productionReason(env) === null : env.GRAPHQL_DEV_TOOLS === "on",
     upstreamMaxAttempts: env.UPSTREAM_MAX_ATTEMPTS,
+    realtime: {
+      idleTimeoutMs: env.REALTIME_IDLE_TIMEOUT_MS,
+      maxSessionMs: env.REALTIME_MAX_SESSION_MS,
+      maxFrameBytes: env.REALTIME_MAX_FRAME_BYTES,
+    },
     /** null: top-ups are off. */
     stripe:
       env.STRIPE_SECRET_KEY && env.STRIPE_WEBHOOK_SECRET

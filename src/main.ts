@@ -15,7 +15,7 @@ async function start() {
   });
   try {
     warnOfUnscannedUploads(config.files.scanning, scannerAnswers, platform.logger);
-    const server = await listen(platform.fetch, config.host, config.port, config.http).catch((error: unknown) => {
+    const server = await listen(platform.fetch, config.host, config.port, config.http, platform.upgrade).catch((error: unknown) => {
       throw explainListenFailure(error, config);
     });
     // With ADMIN_PORT the ops API (and /metrics) answer only there, so that is where the ops CLI must go.

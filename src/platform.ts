@@ -12,9 +12,10 @@ import { createDashboardAccounts } from "./domain/dashboard-accounts.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { DomainError } from "./domain/errors.js";
 import { createChatService } from "./domain/inference/chat.js";
-import { createModelCatalog, type ModelConfig } from "./domain/inference/model-table.js";
-import type { ChatProvider } from "./domain/inference/provider.js";
-import { createChatProvider } from "./domain/inference/providers/index.js";
+import { createModelCatalog, type EndpointCapability, type ModelConfig, type ModelTable } from "./domain/inference/model-table.js";
+import { createModelProvider } from "./domain/inference/providers/index.js";
+import type { Provider } from "./domain/inference/providers/failover.js";
+import { createSurfaces } from "./domain/surfaces/index.js";
 import { createFiles } from "./domain/files/files.js";
 import { createIdentityDirectory } from "./domain/identity-directory.js";
 import { createKeyUsageRecorder } from "./domain/key-usage.js";
@@ -42,6 +43,12 @@ import { createStripeGateway } from "./infra/stripe-gateway.js";
 import { stripeWebhookRoutes } from "./rest/stripe-webhook.js";
 import { createCheckpoints } from "./domain/metering/checkpoints.js";
 import { createMetering } from "./domain/metering/metered-call.js";
+import { createWeeklyQuota } from "./domain/weekly-quota.js";
+import { createCallerWatch } from "./domain/realtime/caller-watch.js";
+import { createRealtimeSessions } from "./domain/realtime/realtime-sessions.js";
+import { connectRealtimeUpstream } from "./infra/realtime-upstream-socket.js";
+import { startDemoRealtimeServer } from "./infra/demo-realtime-server.js";
+import { createRealtimeRelay } from "./rest/realtime/realtime-relay.js";
 import { createDashboardGraphQL } from "./graphql/yoga.js";
 import { openCoordination } from "./infra/coordination.js";
 import { type Database, openPglite, openPostgres, pingDatabase } from "./infra/db.js";
@@ -53,7 +60,7 @@ import { createQueueScheduler } from "./infra/queue-scheduler.js";
 import { resolveOpsTokens } from "./infra/ops-token.js";
 import { createUpstreamHttp } from "./infra/upstream-http.js";
 import { accessLog } from "./rest/access-log.js";
-import { createOpenAIFacade } from "./rest/app.js";
+import { createOpenAIFacade, createPlainChatApi } from "./rest/app.js";
 import { clientAddress, type ClientAddressVariables } from "./rest/client-address.js";
 import { createErrorHandler, renderError } from "./rest/errors.js";
 import { healthRoutes } from "./rest/health.js";
@@ -132,12 +139,13 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const catalog = createModelCatalog(config.models);
 
   const http = createUpstreamHttp();
-  const providers = new Map<string, ChatProvider>();
-  const providerFor = (model: ModelConfig): ChatProvider => {
-    let provider = providers.get(model.id);
+  const providers = new Map<string, Provider>();
+  const providerFor = (model: ModelConfig, capability: EndpointCapability = "chat"): Provider => {
+    const key = `${model.id}\u0000${capability}`;
+    let provider = providers.get(key);
     if (!provider) {
-      provider = createChatProvider(model, { http, maxAttempts: config.upstreamMaxAttempts, logger, metrics });
-      providers.set(model.id, provider);
+      provider = createModelProvider(model, capability, { http, maxAttempts: config.upstreamMaxAttempts, logger, metrics });
+      providers.set(key, provider);
     }
     return provider;
   };
@@ -146,6 +154,21 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   metrics.gauge("sentx_active_streams", "Streamed answers in progress.", () => metering.activeStreams);
   metrics.gauge("sentx_holds_outstanding", "Credit holds this instance reserved and has not yet settled or released.", () => metering.holdsOutstanding);
   const chat = createChatService({ catalog, providerFor, metering, files, clock, safetyPrompt: config.safetyPrompt });
+  const surfaces = createSurfaces({ catalog, providerFor, metering, availableCents: billing.availableCents });
+  const callerWatch = createCallerWatch({ bus });
+  const demoRealtime = offersDemoRealtime(config.models) ? await startDemoRealtimeServer() : null;
+  const realtime = createRealtimeRelay({
+    auth,
+    limits,
+    sessions: createRealtimeSessions({ catalog, metering, callerWatch, ...(demoRealtime && { demoBaseUrl: demoRealtime.baseUrl }) }),
+    connectUpstream: connectRealtimeUpstream,
+    clock,
+    logger,
+    accessLogger: accessLineLogger(logger),
+    metrics,
+    trustedProxyHops: config.trustedProxyHops,
+    settings: config.realtime,
+  });
 
   // Jobs about this process's own state run here; jobs about shared state run once per interval across instances.
   const localJobs = createInProcessScheduler({
@@ -204,6 +227,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       identities,
       jobs,
       audit: createAudit({ db, clock }),
+      weeklyQuota: createWeeklyQuota({ db, clock, ledger }),
     },
     opsTokens,
     logger,
@@ -277,7 +301,24 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
         scanner,
       }),
     )
-    .route("/v1", createOpenAIFacade({ auth, chat, catalog, limits, files, clock, maxBodyBytes: config.maxBodyBytes }))
+    .route(
+      "/v1",
+      createOpenAIFacade({
+        auth,
+        chat,
+        catalog,
+        limits,
+        files,
+        clock,
+        maxBodyBytes: config.maxBodyBytes,
+        surfaces,
+        stage: (bytes, options) => blobStore.stage(bytes, options),
+      }),
+    )
+    .route(
+      "/api/v1",
+      createPlainChatApi({ auth, chat, limits, clock, maxBodyBytes: config.maxBodyBytes, defaultModel: config.models.defaultModel }),
+    )
     .route("/", stripeWebhookRoutes(createStripeWebhookIntake({ stripe, queue: oneOffJobs })))
     .route("/", new Hono<{ Variables: ClientAddressVariables }>().all("/graphql", (c) => graphql.fetch(c.req.raw, c.get("clientAddress"))));
   // With ADMIN_PORT the ops API and /metrics get a listener of their own, private by where it binds, so
@@ -287,6 +328,8 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
 
   return {
     fetch: app.fetch,
+    /** WebSocket upgrades (GET /v1/realtime); any other path is refused with 404. Pass it to `listen`. */
+    upgrade: realtime.upgrade,
     /** The admin listener's host, port and app; null without ADMIN_PORT. */
     admin,
     services: { db, accounts, keys, ledger, billing, chat, catalog, files },
@@ -306,6 +349,9 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       await metering.drain({ graceMs: Math.max(0, deadline - Date.now()), settleMs: SHUTDOWN_SETTLE_MS });
     },
     async close() {
+      callerWatch.stop();
+      realtime.closeAll();
+      await demoRealtime?.close();
       checkpoints.stop();
       await localJobs.stop();
       // Together: with Redis gone each waits out its stop deadline, and the waits must not add up.
@@ -319,3 +365,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
 }
 
 export type Platform = Awaited<ReturnType<typeof createPlatform>>;
+
+/** Whether a demo model offers realtime, so the demo's loopback realtime endpoint is needed. */
+const offersDemoRealtime = (table: ModelTable) =>
+  table.models.some((model) => model.capabilities.includes("realtime") && model.upstreams.some((upstream) => upstream.provider === "demo"));

@@ -1,14 +1,15 @@
 import { and, asc, eq, lt, sql } from "drizzle-orm";
 import type { Clock } from "./clock.js";
 import { type Db, isConnectionLoss, preparedStatement, type Tx } from "./db.js";
-import { DomainError } from "./errors.js";
+import { DomainError, RetryLaterError } from "./errors.js";
 import { type CloseHold, type ClosedHold, closeHolds, type RequestEnding } from "./hold-settlement.js";
 import type { EndUserIdentity } from "./identity.js";
 import { newId } from "./ids.js";
 import { INSUFFICIENT_BALANCE_MESSAGE } from "./ledger.js";
 import { naturalBatches } from "./natural-batches.js";
+import { nextWeekStart, UNLIMITED_CAP, WEEKLY_BOOST, weekKey, weeklyCapSql, type WeeklyChats, weekStartOf } from "./plans.js";
 import { MIN_CHARGE_CENTS, outputWithin, type Pricing, priceRequest } from "./pricing.js";
-import { accounts, holds } from "./schema/index.js";
+import { accounts, holds, weeklyChatUsage } from "./schema/index.js";
 
 export type { RequestEnding } from "./hold-settlement.js";
 
@@ -44,6 +45,13 @@ export interface ReserveHoldInput {
   /** The output budget the caller asked for (already within the model's limits). */
   requestedMaxTokens: number;
   request: HeldRequest;
+  /**
+   * A chat of an account whose plan (as the caller's cached account says)
+   * covers chats (SPEC 10): the hold takes a chat of the week's allowance
+   * when one is left, else credits as overflow. Pay-as-you-go leaves it out
+   * and keeps the plain reserve statement.
+   */
+  weeklyChat?: boolean;
 }
 
 export interface ReservedHold {
@@ -52,6 +60,23 @@ export interface ReservedHold {
   maxTokens: number;
   /** The hold took all the available balance, short of the worst case: growing it later cannot help. */
   limitedByBalance: boolean;
+  /** true: the plan covers the request (SPEC 10): it holds and will charge nothing, whatever its output. */
+  covered?: boolean;
+  /** The week's chats after this one, on a capped plan's chat. */
+  weeklyChats?: WeeklyChats;
+}
+
+/** SPEC 10: neither a chat of the week's allowance nor the credits to pay one as overflow. */
+export class WeeklyQuotaExceededError extends RetryLaterError {
+  constructor(readonly weeklyChats: WeeklyChats, now: Date) {
+    const resets = weeklyChats.resetsAt.toISOString().replace(".000Z", "Z");
+    super(
+      "weekly_quota_exceeded",
+      `The weekly allowance of ${weeklyChats.limit} chats is used up and the balance is too low to pay for more as overflow. ` +
+        `The allowance resets at ${resets} (Monday 00:00 UTC); until then, top up credits at sentx.ai or buy a Weekly Boost.`,
+      weeklyChats.resetsAt.getTime() - now.getTime(),
+    );
+  }
 }
 
 /** Usage delivered so far and what it costs: written onto the hold while the request runs. */
@@ -154,6 +179,67 @@ const reserveHoldStatement = preparedStatement<ReserveHoldValues>("reserve_hold"
     (select amount from existing)::text as existing,
     (select amount_cents from inserted)::text as inserted`);
 
+interface ReserveChatHoldValues extends ReserveHoldValues {
+  week: string;
+}
+
+// The reserve statement of a chat on a plan that covers chats (SPEC 10), the
+// same one round trip: under the account's lock it either takes a chat of the
+// week's allowance (a covered hold of 0 cents, counted as reserved until it
+// ends) or, with none left, holds credits exactly as the plain statement
+// does. The plan is read from the locked row, so a plan changed since the
+// caller was cached is the one applied.
+//
+// The statement's snapshot predates its wait for the account lock, so the
+// week's row is not read from it: the upsert decides on the row's newest
+// version (ON CONFLICT DO UPDATE … WHERE always sees it), which is why the
+// plan's cap travels in the row (plan_cap). `week` is read FOR UPDATE, which
+// also returns the newest version, for the headers only.
+const reserveChatHoldStatement = preparedStatement<ReserveChatHoldValues>("reserve_chat_hold", (p) => sql`
+  with account as (
+    select ${accounts.id} as id, ${accounts.balanceCents} - ${accounts.heldCents} as available, ${accounts.plan} as plan
+    from ${accounts} where ${accounts.id} = ${p.accountId} for update
+  ),
+  existing as (
+    select ${holds.amountCents} as amount, ${holds.quotaWeek} is not null as covered from ${holds} where ${holds.requestId} = ${p.requestId}
+  ),
+  plan_cap as (
+    select account.id, ${weeklyCapSql(sql`account.plan`)} as cap from account
+  ),
+  counted as (
+    insert into ${weeklyChatUsage} as w (account_id, week_start, reserved, plan_cap)
+    select plan_cap.id, ${p.week}::date, 1, plan_cap.cap from plan_cap
+    where plan_cap.cap > 0 and not exists (select 1 from existing)
+    on conflict (account_id, week_start) do update set reserved = w.reserved + 1, plan_cap = excluded.plan_cap
+      where w.used + w.reserved < excluded.plan_cap + ${WEEKLY_BOOST.chats} * w.boosts
+    returning w.used + w.reserved as taken, w.plan_cap + ${WEEKLY_BOOST.chats} * w.boosts as allowance
+  ),
+  week as (
+    select w.used + w.reserved as taken, w.boosts from ${weeklyChatUsage} w
+    where w.account_id = (select id from account) and w.week_start = ${p.week}::date for update
+  ),
+  granted as (
+    select account.id, least(${p.worstCase}::bigint, account.available) as amount from account
+    where account.available >= ${MIN_CHARGE_CENTS} and not exists (select 1 from existing) and not exists (select 1 from counted)
+  ),
+  held as (
+    update ${accounts} set held_cents = ${accounts.heldCents} + granted.amount
+    from granted where ${accounts.id} = granted.id returning granted.amount
+  ),
+  inserted as (
+    insert into ${holds} (id, account_id, request_id, amount_cents, status, api_key_id, endpoint, model, stream, identity, created_at, expires_at, quota_week)
+    select ${p.holdId}, ${p.accountId}, ${p.requestId}, x.amount, 'active', ${p.apiKeyId}, ${p.endpoint}, ${p.model},
+      ${p.stream}::boolean, ${p.identity}::jsonb, ${p.at}::timestamptz, ${p.expiresAt}::timestamptz, x.week
+    from (select held.amount, null::date as week from held union all select 0, ${p.week}::date from counted) x
+    returning amount_cents, quota_week is not null as covered
+  )
+  select (select count(*) from account)::int as accounts,
+    (select amount from existing)::text as existing, (select covered from existing) as existing_covered,
+    (select amount_cents from inserted)::text as inserted, (select covered from inserted) as inserted_covered,
+    (select cap from plan_cap)::text as cap,
+    coalesce((select allowance from counted), (select cap from plan_cap) + ${WEEKLY_BOOST.chats} * (select boosts from week))::text as allowance,
+    coalesce((select taken from counted), (select taken from week))::text as taken`);
+
 export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
   const expiryFrom = (now: Date) => new Date(now.getTime() + holdTtlMs);
   // Requests that end together settle together: one statement and one lock of
@@ -194,7 +280,7 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
       limitedByBalance: amountCents < worstCase,
     });
     const now = clock.now();
-    const [row] = await reserveHoldStatement<{ accounts: number; existing: string | null; inserted: string | null }>(db, {
+    const values: ReserveHoldValues = {
       accountId,
       requestId,
       worstCase,
@@ -206,11 +292,51 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
       identity: JSON.stringify(request.identity),
       at: now.toISOString(),
       expiresAt: expiryFrom(now).toISOString(),
-    });
+    };
+    if (input.weeklyChat) return reserveChatHold(values, now, reserved, requestedMaxTokens);
+    const [row] = await reserveHoldStatement<{ accounts: number; existing: string | null; inserted: string | null }>(db, values);
     if (!row || row.accounts === 0) throw new DomainError("not_found", `No account ${accountId}.`);
     const amount = row.existing ?? row.inserted;
     if (amount === null) throw insufficientBalance();
     return reserved(Number(amount));
+  }
+
+  /** reserveHold for a chat on a plan that covers chats: a chat of the week's allowance, else credits as overflow, else 429. */
+  async function reserveChatHold(
+    values: ReserveHoldValues,
+    now: Date,
+    reserved: (amountCents: number) => ReservedHold,
+    requestedMaxTokens: number,
+  ): Promise<ReservedHold> {
+    const weekStart = weekStartOf(now);
+    const [row] = await reserveChatHoldStatement<{
+      accounts: number;
+      existing: string | null;
+      existing_covered: boolean | null;
+      inserted: string | null;
+      inserted_covered: boolean | null;
+      cap: string | null;
+      allowance: string | null;
+      taken: string | null;
+    }>(db, { ...values, week: weekKey(weekStart) });
+    if (!row || row.accounts === 0) throw new DomainError("not_found", `No account ${values.accountId}.`);
+    const cap = Number(row.cap);
+    // Unlimited plans (and a plan changed to pay-as-you-go meanwhile) have no allowance to report.
+    const capped = cap > 0 && cap < UNLIMITED_CAP;
+    const allowance = row.allowance === null ? cap : Number(row.allowance);
+    const weeklyChats: WeeklyChats | undefined = capped
+      ? { limit: allowance, remaining: Math.max(0, allowance - Number(row.taken ?? 0)), resetsAt: nextWeekStart(weekStart) }
+      : undefined;
+    const amount = row.existing ?? row.inserted;
+    if (amount === null) {
+      if (weeklyChats) throw new WeeklyQuotaExceededError(weeklyChats, now);
+      throw insufficientBalance();
+    }
+    const covered = (row.existing_covered ?? row.inserted_covered) === true;
+    const hold = covered
+      ? { amountCents: 0, maxTokens: requestedMaxTokens, limitedByBalance: false, covered: true }
+      : reserved(Number(amount));
+    return weeklyChats ? { ...hold, weeklyChats } : hold;
   }
 
   /** Resizes an active hold, under its account's lock, to what `fit` makes of the budget it may take. */
@@ -234,7 +360,7 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
    * and counted: it grows by what the balance allows (and the output budget
    * shrinks to fit), or refuses with 402 when not even one token fits.
    */
-  function refitHold(input: Omit<ReserveHoldInput, "accountId" | "request">): Promise<Omit<ReservedHold, "limitedByBalance">> {
+  function refitHold(input: Omit<ReserveHoldInput, "accountId" | "request">): Promise<Pick<ReservedHold, "amountCents" | "maxTokens">> {
     const { requestId, pricing, inputTokens, requestedMaxTokens } = input;
     assertOutputBudget(requestedMaxTokens);
     return resizeHold(requestId, (budget) => fitOutput(pricing, inputTokens, requestedMaxTokens, budget));
@@ -346,7 +472,16 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
     }
   }
 
-  return { reserveHold, refitHold, growHold, checkpoint, settleHold, settleAbandonedHolds };
+  /** The account's balance less its holds, as committed now: a cheap look before anything costly is read. */
+  async function availableCents(accountId: string): Promise<number> {
+    const [row] = await db
+      .select({ available: sql<string>`${accounts.balanceCents} - ${accounts.heldCents}` })
+      .from(accounts)
+      .where(eq(accounts.id, accountId));
+    return row ? Number(row.available) : 0;
+  }
+
+  return { reserveHold, refitHold, growHold, checkpoint, settleHold, settleAbandonedHolds, availableCents };
 }
 
 export type Billing = ReturnType<typeof createBilling>;

@@ -26,6 +26,8 @@ export const errorTable = {
   request_too_large: { status: 413, type: "invalid_request_error" },
   av_hit: { status: 422, type: "invalid_request_error" },
   rate_limit_exceeded: { status: 429, type: "rate_limit_error" },
+  // SPEC 10: the week's chats are used up and the balance cannot pay one as overflow.
+  weekly_quota_exceeded: { status: 429, type: "rate_limit_error" },
   // nginx's convention: the client went away before the answer. Only request records see it.
   client_closed_request: { status: 499, type: "invalid_request_error" },
   internal_error: { status: 500, type: "server_error" },

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { type Db, preparedStatement } from "./db.js";
 import { newId } from "./ids.js";
 import type { HoldStatus, RequestStatus } from "./schema/index.js";
-import { accounts, conversations, endUsers, holds, ledgerEntries, requests } from "./schema/index.js";
+import { accounts, conversations, endUsers, holds, ledgerEntries, requests, weeklyChatUsage } from "./schema/index.js";
 
 // Ending holds is one SQL statement (writable CTEs) for any number of them, so
 // an account row is locked for one round trip per batch instead of a
@@ -23,6 +23,9 @@ import { accounts, conversations, endUsers, holds, ledgerEntries, requests } fro
 //   entry    the usage entries, under their idempotency keys;
 //   account  gives the holds back and moves each balance by exactly the
 //            entries inserted, so a balance stays the sum of its entries;
+//   quota    a plan-covered hold (SPEC 10) charges nothing: it gives its
+//            chat back to its week when it ended before any output (cost 0,
+//            not billable), or counts it as used, once, as the hold closes;
 //   end_user, conversation, record: the request records and their end users'
 //            and conversations' running totals (SPEC 3), with the charges.
 //
@@ -101,7 +104,7 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
         and (i.abandoned_cost is null or (${holds.expiresAt} < ${at} and ${holds.deliveredCostCents} = i.abandoned_cost))
       returning ${holds.accountId} as account_id, ${holds.requestId} as request_id, ${holds.amountCents} as amount,
         ${holds.apiKeyId} as api_key_id, ${holds.endpoint} as endpoint, ${holds.model} as model, ${holds.stream} as stream,
-        ${holds.identity} as identity, ${holds.createdAt} as started_at, i.ord, i.cost, i.status, i.http_status, i.error_code,
+        ${holds.identity} as identity, ${holds.createdAt} as started_at, ${holds.quotaWeek} as quota_week, i.ord, i.cost, i.status, i.http_status, i.error_code,
         i.input_tokens, i.output_tokens, i.entry_id, i.end_user_id, i.conversation_id, l.balance_cents, l.held_cents
     ),
     numbered as (
@@ -119,11 +122,14 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
       from steps s
       join numbered n on n.account_id = s.account_id and n.step = s.step + 1
       cross join lateral (
-        select greatest(0, least(n.cost, n.balance_cents - n.held_cents + n.released_so_far - s.charged_so_far))::bigint as charged
+        select case when n.quota_week is not null then 0
+          else greatest(0, least(n.cost, n.balance_cents - n.held_cents + n.released_so_far - s.charged_so_far)) end::bigint as charged
       ) x
     ),
     charge as (
-      select n.*, s.charged, s.charged_so_far from numbered n join steps s on s.request_id = n.request_id
+      -- billable: what the end user's and conversation's totals count; a covered chat is, though it charged nothing.
+      select n.*, s.charged, s.charged_so_far, (s.charged > 0 or (n.quota_week is not null and n.cost > 0)) as billable
+      from numbered n join steps s on s.request_id = n.request_id
     ),
     entry as (
       insert into ${ledgerEntries} (id, account_id, kind, amount_cents, balance_after_cents, idempotency_key, request_id, created_at)
@@ -140,11 +146,17 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
       from (select account_id, sum(amount) as released from charge group by account_id) t
       where ${accounts.id} = t.account_id
     ),
+    quota as (
+      update ${weeklyChatUsage} w set reserved = w.reserved - q.closed, used = w.used + q.billable
+      from (select account_id, quota_week, count(*) as closed, count(*) filter (where cost > 0) as billable
+        from charge where quota_week is not null group by 1, 2) q
+      where w.account_id = q.account_id and w.week_start = q.quota_week
+    ),
     user_usage as (
       select account_id, identity->>'userId' as external_id, min(end_user_id) as new_id,
         (array_agg(identity->>'userName' order by ord desc) filter (where identity ? 'userName'))[1] as display_name,
         ${usageSums}
-      from charge where charged > 0 and identity ? 'userId' group by 1, 2
+      from charge where billable and identity ? 'userId' group by 1, 2
     ),
     end_user as (
       insert into ${endUsers} as e (id, account_id, external_id, display_name, request_count, input_tokens, output_tokens, cost_cents, first_seen_at, last_seen_at)
@@ -156,7 +168,7 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
       select account_id, identity->>'sessionId' as external_id, min(conversation_id) as new_id,
         (array_agg(identity->>'userId' order by ord desc) filter (where identity ? 'userId'))[1] as user_external_id,
         ${usageSums}
-      from charge where charged > 0 and identity ? 'sessionId' group by 1, 2
+      from charge where billable and identity ? 'sessionId' group by 1, 2
     ),
     conversation as (
       insert into ${conversations} as c (id, account_id, external_id, end_user_id, request_count, input_tokens, output_tokens, cost_cents, first_seen_at, last_seen_at)
@@ -172,8 +184,8 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
         ch.charged, ch.status, ch.http_status, ch.error_code,
         least(2147483647, greatest(0, round(extract(epoch from (${at} - ch.started_at)) * 1000)))::int, ${at}
       from charge ch
-      left join end_user eu on ch.charged > 0 and eu.account_id = ch.account_id and eu.external_id = ch.identity->>'userId'
-      left join conversation cv on ch.charged > 0 and cv.account_id = ch.account_id and cv.external_id = ch.identity->>'sessionId'
+      left join end_user eu on ch.billable and eu.account_id = ch.account_id and eu.external_id = ch.identity->>'userId'
+      left join conversation cv on ch.billable and cv.account_id = ch.account_id and cv.external_id = ch.identity->>'sessionId'
       on conflict (id) do nothing
     )
     select i.ord::int as ord, h.account_id, ch.charged::text as charged

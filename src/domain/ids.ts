@@ -17,6 +17,7 @@ export const newId = {
   file: () => `file-${randomBase62(24)}`,
   session: () => `sess_${randomBase62(20)}`,
   completion: () => `chatcmpl-${randomBase62(29)}`,
+  rerank: () => `rerank-${randomBase62(29)}`,
   lease: () => `lease_${randomBase62(20)}`,
   auditEntry: () => `audit_${randomBase62(20)}`,
   topUp: () => `topup_${randomBase62(20)}`,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CLAIM_TOKEN_HOURS } from "./account-claims.js";
+import { PLAN_NAMES } from "./plans.js";
 
 // Input schemas of the domain's verbs, parsed once at whichever surface calls them.
 
@@ -7,7 +8,9 @@ const accountId = z.string().regex(/^acct_[0-9A-Za-z]+$/, { error: "accountId mu
 const keyId = z.string().regex(/^key_[0-9A-Za-z]+$/, { error: "keyId must look like key_…" });
 const requestId = z.string().regex(/^req_[0-9A-Za-z]+$/, { error: "requestId must look like req_…" }).max(64);
 const email = z.email().max(254);
-const plan = z.string().min(1).max(32);
+const modelName = z.string().min(1).max(256);
+// SPEC 10: the plans there are; a name outside them would leave an account with no quota rules.
+const plan = z.enum(PLAN_NAMES, { error: `plan must be one of ${PLAN_NAMES.join(", ")}.` });
 const idempotencyKey = z.string().min(1).max(200);
 // SPEC 4: keys are shown as `sk-` and 4 characters (and the last 4).
 const displayPrefix = z.string().regex(/^sk-[0-9A-Za-z]{4}$/, { error: "displayPrefix must look like sk-AbC1: sk- and 4 characters." });
@@ -107,7 +110,7 @@ export const createKeyInput = z.object({
   accountId,
   // SPEC 4: a name is required, at most 64 characters.
   name: z.string().trim().min(1, { error: "name is required." }).max(64, { error: "name may be at most 64 characters." }),
-  allowedModels: z.array(z.string().min(1).max(256)).min(1).max(100).optional(),
+  allowedModels: z.array(modelName).min(1).max(100).optional(),
   // Within PostgreSQL's timestamp range and ahead of now: a key born expired is a mistake.
   expiresAt: z.coerce
     .date()
@@ -127,6 +130,17 @@ const oneOfIdOrPrefix = exactlyOne("keyId", "displayPrefix");
 export const revokeKeyInput = z
   .object({ keyId: keyId.optional(), displayPrefix: displayPrefix.optional(), accountId: accountId.optional() })
   .refine(oneOfIdOrPrefix.check, { error: oneOfIdOrPrefix.error });
+
+/** SPEC 10 key scopes: null or [] lets the key use any model again. With accountId, only a key of that account. */
+export const setKeyAllowedModelsInput = z.object({
+  keyId,
+  accountId: accountId.optional(),
+  allowedModels: z
+    .array(modelName)
+    .max(100)
+    .nullable()
+    .transform((models) => (models?.length ? models : null)),
+});
 
 export const listFilesInput = z.object({
   accountId,
@@ -175,6 +189,9 @@ export const listAuditInput = z
     ...timeRange,
   })
   .prefault({});
+
+/** SPEC 10: a Weekly Boost, bought once per idempotency key. */
+export const buyWeeklyBoostInput = z.object({ accountId, idempotencyKey });
 
 export const listLedgerInput = z.object({
   accountId,

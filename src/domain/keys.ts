@@ -115,17 +115,25 @@ export function createKeys({ db, clock, bus }: { db: Db; clock: Clock; bus: Inva
 
     revoke,
 
-    /** Changes what the owner sees and may use; a key of another account is not found. */
-    async update(keyId: string, accountId: string, changes: { name?: string; allowedModels?: string[] | null }): Promise<ApiKeyView> {
-      const [row] = await db
-        .update(apiKeys)
-        .set(changes)
-        .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)))
-        .returning();
-      if (!row) throw new DomainError("not_found", `No key ${keyId}.`);
-      // Cached callers carry the key's allowed models.
-      bus.publish({ kind: "key", keyId: row.id });
-      return toKeyView(row);
+    /** Changes what the owner sees and may use; with accountId, a key of another account is not found. */
+    async update(
+      keyId: string,
+      accountId: string | undefined,
+      changes: { name?: string; allowedModels?: string[] | null },
+      scope?: TxScope,
+    ): Promise<ApiKeyView> {
+      return inScope(db, scope, async ({ tx, afterCommit }) => {
+        const [row] = await tx
+          .update(apiKeys)
+          .set(changes)
+          .where(and(eq(apiKeys.id, keyId), equalsIfGiven(apiKeys.accountId, accountId)))
+          .returning();
+        if (!row) throw new DomainError("not_found", `No key ${keyId}.`);
+        // Cached callers carry the key's allowed models: every instance drops its copy once the change has
+        // committed, as for a revocation, so the next request anywhere sees the new scope.
+        afterCommit(() => bus.publish({ kind: "key", keyId: row.id }));
+        return toKeyView(row);
+      });
     },
 
     /**

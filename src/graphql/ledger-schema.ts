@@ -11,6 +11,7 @@ export const ledgerTypeDefs = /* GraphQL */ `
     REFUND
     GRANT
     ADJUSTMENT
+    BOOST
   }
 
   "A request as the ledger shows it: what was asked, and what it cost."
@@ -55,6 +56,7 @@ const KINDS = {
   REFUND: "refund",
   GRANT: "grant",
   ADJUSTMENT: "adjustment",
+  BOOST: "boost",
 } as const satisfies { [K in LedgerEntryKind as Uppercase<K>]: K };
 
 const ledgerArgs = z.object({ ...pageArguments, kind: z.enum(Object.values(KINDS)).nullish() });

@@ -1,5 +1,6 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { serve } from "@hono/node-server";
 
 export interface RunningServer {
@@ -26,12 +27,16 @@ export interface ConnectionLimits {
 // would outlive its timeout by up to that much.
 const TIMEOUT_CHECK_EVERY_MS = 250;
 
-/** Serves `fetch`; without `limits`, Node's defaults apply. */
+/** Node's `upgrade` event (WebSockets): the handler owns the socket from then on. */
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** Serves `fetch`, and with `upgrade` the upgrade requests; without `limits`, Node's defaults apply. */
 export function listen(
   fetch: (request: Request) => Response | Promise<Response>,
   host: string,
   port: number,
   limits?: ConnectionLimits,
+  upgrade?: UpgradeHandler,
 ): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const serverOptions = limits && {
@@ -52,10 +57,21 @@ export function listen(
         close: async () => {
           stopAccepting();
           server.closeAllConnections();
+          // Upgraded sockets are no longer the HTTP server's to close, but still hold it open.
+          for (const socket of upgraded) socket.destroy();
           await closed;
         },
       });
     }) as Server;
+    const upgraded = new Set<Duplex>();
+    // Without a handler Node closes upgrade requests' connections, as before.
+    if (upgrade) {
+      server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+        upgraded.add(socket);
+        socket.once("close", () => upgraded.delete(socket));
+        upgrade(request, socket, head);
+      });
+    }
     if (limits) {
       server.keepAliveTimeout = limits.keepAliveTimeoutMs;
       server.maxConnections = limits.maxConnections;

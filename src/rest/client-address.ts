@@ -13,10 +13,13 @@ export interface ClientAddressVariables {
  * X-Forwarded-For, so that address is `trustedProxyHops` entries from the
  * end. Entries further left were written by the client, so never trusted.
  */
+export function clientAddressOf(peer: string | undefined, forwardedFor: string | undefined, trustedProxyHops: number): string {
+  const forwarded = trustedProxyHops === 0 ? [] : (forwardedFor ?? "").split(",").map((entry) => entry.trim()).filter(Boolean);
+  return [...forwarded.slice(-trustedProxyHops), peer ?? "unknown"][0]!;
+}
+
 export const clientAddress = (trustedProxyHops: number) =>
   createMiddleware<{ Bindings: HttpBindings; Variables: ClientAddressVariables }>(async (c, next) => {
-    const peer = getConnInfo(c).remote.address ?? "unknown";
-    const forwarded = trustedProxyHops === 0 ? [] : (c.req.header("x-forwarded-for") ?? "").split(",").map((entry) => entry.trim()).filter(Boolean);
-    c.set("clientAddress", [...forwarded.slice(-trustedProxyHops), peer][0]!);
+    c.set("clientAddress", clientAddressOf(getConnInfo(c).remote.address, c.req.header("x-forwarded-for"), trustedProxyHops));
     await next();
   });

@@ -10,6 +10,7 @@ import type { JobOperations } from "../domain/jobs/job-monitor.js";
 import type { Keys } from "../domain/keys.js";
 import type { Ledger } from "../domain/ledger.js";
 import type { RequestHistory } from "../domain/request-history.js";
+import type { WeeklyQuotaService } from "../domain/weekly-quota.js";
 import type { NamedOpsToken } from "../infra/ops-token.js";
 
 export interface OpsServices {
@@ -24,6 +25,7 @@ export interface OpsServices {
   identities: IdentityDirectory;
   jobs: JobOperations;
   audit: Audit;
+  weeklyQuota: WeeklyQuotaService;
 }
 
 export interface OpsContext {

@@ -3,6 +3,7 @@ import { creditsRouter, ledgerRouter } from "./routers/credits.js";
 import { filesRouter } from "./routers/files.js";
 import { auditRouter, jobsRouter } from "./routers/jobs.js";
 import { keysRouter } from "./routers/keys.js";
+import { plansRouter } from "./routers/plans.js";
 import { conversationsRouter, endUsersRouter, requestsRouter } from "./routers/usage.js";
 import { router } from "./trpc.js";
 
@@ -18,6 +19,7 @@ export const opsRouter = router({
   conversations: conversationsRouter,
   jobs: jobsRouter,
   audit: auditRouter,
+  plans: plansRouter,
 });
 
 export type OpsRouter = typeof opsRouter;

@@ -46,7 +46,7 @@ describe("control characters and unpaired surrogates in ops input", () => {
   it.each<[string, (accountId: string) => Promise<unknown>, string]>([
     ["accounts.create displayName (NUL)", () => ops().accounts.create.mutate({ email: "nul@example.com", displayName: "Ada\u0000" }), "displayName"],
     ["accounts.create email (ESC)", () => ops().accounts.create.mutate({ email: "e\u001b@example.com" }), "email"],
-    ["accounts.create plan (DEL)", () => ops().accounts.create.mutate({ email: "plan@example.com", plan: "pro\u007f" }), "plan"],
+    ["accounts.create plan (DEL)", () => ops().accounts.create.mutate({ email: "plan@example.com", plan: "pro\u007f" as "pro" }), "plan"],
     [
       "accounts.create displayName (unpaired surrogate)",
       () => ops().accounts.create.mutate({ email: "surrogate@example.com", displayName: "Ada \ud83d" }),

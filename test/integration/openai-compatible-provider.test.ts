@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type ModelConfig, modelSchema } from "../../src/domain/inference/model-table.js";
 import { type UpstreamChatRequest, type UpstreamChunk, UpstreamError } from "../../src/domain/inference/provider.js";
-import { createChatProvider } from "../../src/domain/inference/providers/index.js";
+import { createModelProvider } from "../../src/domain/inference/providers/index.js";
 import {
   createOpenAICompatibleProvider,
   type OpenAICompatibleUpstream,
@@ -266,13 +266,13 @@ describe("aborting", () => {
   });
 });
 
-describe("a model's upstreams behind failover (createChatProvider)", () => {
+describe("a model's upstreams behind failover (createModelProvider)", () => {
   const model = (...baseUrls: string[]): ModelConfig =>
     modelSchema.parse({
       id: "sentx-v1",
       upstreams: baseUrls.map((baseUrl) => ({ provider: "openai-compatible", baseUrl, model: "upstream-model", timeoutMs: 5_000 })),
     });
-  const chatProvider = (m: ModelConfig) => createChatProvider(m, { http, maxAttempts: 3 });
+  const chatProvider = (m: ModelConfig) => createModelProvider(m, "chat", { http, maxAttempts: 3 });
 
   it("retries a 5xx and then answers", async () => {
     upstream.failNext(503, 1);

@@ -20,8 +20,11 @@ const isObject = (value: Json | undefined): value is JsonObject => typeof value 
 
 const COMPONENTS = "#/components/schemas/";
 
-/** Keywords the document uses that JSON Schema 2020-12 does not define; all of them only describe. */
-const ANNOTATIONS = ["example", "discriminator", "dataDescription"];
+/**
+ * Keywords the document uses that JSON Schema 2020-12 does not define; all of them only describe
+ * (`optional: true` marks a property `required` already leaves out: a transcription's `logprobs`).
+ */
+const ANNOTATIONS = ["example", "discriminator", "dataDescription", "optional"];
 
 const orNull = (schema: Json): JsonObject => ({ anyOf: [schema, { type: "null" }] });
 

@@ -52,7 +52,7 @@ export async function startTestPlatform(
     logger: options.logger ?? silentLogger,
     ...(options.clock && { clock: options.clock }),
   });
-  const server = await listen(platform.fetch, "127.0.0.1", 0);
+  const server = await listen(platform.fetch, "127.0.0.1", 0, undefined, platform.upgrade);
   return {
     url: server.url,
     platform,

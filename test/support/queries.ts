@@ -2,7 +2,6 @@ import { eq } from "drizzle-orm";
 import type { Db } from "../../src/domain/db.js";
 import { accounts, conversations, endUsers, ledgerEntries, requests } from "../../src/domain/schema/index.js";
 
-/** Reads the money state of an account straight from the database, for invariant checks. */
 /** Reads the money state of an account in one snapshot, for invariant checks. */
 export function moneyState(db: Db, accountId: string) {
   return db.transaction(

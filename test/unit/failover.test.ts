@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
-  type ChatProvider,
   type UpstreamChatRequest,
   type UpstreamChunk,
   type UpstreamCompletion,
   UpstreamError,
 } from "../../src/domain/inference/provider.js";
-import { withFailover } from "../../src/domain/inference/providers/failover.js";
+import { type Provider, withFailover } from "../../src/domain/inference/providers/failover.js";
 
 // Small in-test upstreams that answer from a script: each call takes the next
-// outcome. They are real ChatProviders, so failover runs its real code path.
+// outcome. They are real providers, so failover runs its real code path.
 
 type Outcome = UpstreamError | Error | "ok";
 
@@ -22,13 +21,22 @@ const completion = (name: string): UpstreamCompletion => ({
 
 const chunk = (content: string): UpstreamChunk => ({ choices: [{ index: 0, delta: { content }, finish_reason: null }] });
 
-function scriptedUpstream(name: string, script: Outcome[], calls: string[]): ChatProvider {
+function scriptedUpstream(name: string, script: Outcome[], calls: string[]): Provider {
   const next = () => {
     calls.push(name);
     const outcome = script.shift() ?? "ok";
     if (outcome !== "ok") throw outcome;
   };
+  const answer = async <T>(value: T) => {
+    next();
+    return value;
+  };
   return {
+    embeddings: () => answer({ data: [{ index: 0, embedding: [name.length] }] }),
+    images: () => answer({ data: [{ url: `https://${name}.example/image.png` }] }),
+    transcribe: () => answer({ contentType: "text/plain", body: `from ${name}` }),
+    speech: () => answer({ contentType: "audio/wav", body: (async function* () {})() }),
+    rerank: () => answer({ results: [{ index: 0, relevance_score: 1 }] }),
     async complete() {
       next();
       return completion(name);
@@ -85,6 +93,19 @@ describe("withFailover (SPEC 9)", () => {
     expect(await provider.complete(request, live())).toEqual(completion("b"));
     expect(calls).toEqual(["a", "b"]);
     expect(waits).toEqual([]);
+  });
+
+  it("fails over every surface's call alike, not only chat's", async () => {
+    const calls: string[] = [];
+    const { sleep } = recordingSleep();
+    const provider = withFailover([scriptedUpstream("a", Array(5).fill(unavailable(503)), calls), scriptedUpstream("b", [], calls)], {
+      maxAttempts: 2,
+      sleep,
+    });
+    const surface = { model: "m", params: {} };
+    expect(await provider.embeddings({ ...surface, input: ["x"], encodingFormat: "float" }, live())).toEqual({ data: [{ index: 0, embedding: [1] }] });
+    expect(await provider.rerank({ ...surface, query: "q", documents: ["d"], topN: 1 }, live())).toEqual({ results: [{ index: 0, relevance_score: 1 }] });
+    expect(calls).toEqual(["a", "b", "a", "b"]);
   });
 
   it("cycles through the upstreams, backing off exponentially each time it comes round again", async () => {
@@ -164,7 +185,8 @@ describe("withFailover (SPEC 9)", () => {
   it("never retries once a stream has yielded: the error reaches the consumer after the chunks", async () => {
     const calls: string[] = [];
     const midStream = new UpstreamError("The connection to the upstream broke mid-answer (ECONNRESET).", "unavailable", false);
-    const breaking: ChatProvider = {
+    const breaking: Provider = {
+      ...scriptedUpstream("unused", [], []),
       complete: () => Promise.reject(new Error("unused")),
       async stream() {
         calls.push("a");

@@ -3,6 +3,7 @@ import { DomainError } from "../errors.js";
 import { newId } from "../ids.js";
 import { billableUsage } from "../metering/billable-usage.js";
 import type { CallContext, CallEnding, MeteredCall, MeterPlan, Metering } from "../metering/metered-call.js";
+import type { WeeklyChats } from "../plans.js";
 import { type AttachmentFiles, resolveAttachments } from "./attachments.js";
 import { assertModelAllowed } from "./model-access.js";
 import { assertSystemMessagesWithinLimit, withSafetyPrompt } from "./chat-rules.js";
@@ -42,6 +43,8 @@ export interface CompletionHeader {
   id: string;
   created: number;
   model: string;
+  /** On a capped plan (SPEC 10): the week's chats after this one, for the surface to show. */
+  weeklyChats?: WeeklyChats;
 }
 
 export interface ChatCompletionResult extends CompletionHeader {
@@ -146,6 +149,8 @@ export function createChatService(deps: ChatServiceDeps) {
       // A prompt beyond the window is refused once counted, so the window bounds what can be held for.
       inputTokensUpperBound: Math.min(promptTokensUpperBound(withPrompt), model.contextWindow),
       requestedMaxTokens: input.maxTokens ?? model.defaultMaxTokens,
+      // SPEC 10: every chat, on whichever surface, counts against a plan's weekly chats.
+      quota: "weekly_chat",
     };
   }
 
@@ -168,10 +173,11 @@ export function createChatService(deps: ChatServiceDeps) {
     return metering.begin({ ...call, requestedModel: input.model }, () => plan(call, input, stream), signal);
   }
 
-  const header = (model: ModelConfig): CompletionHeader => ({
+  const header = ({ model, weeklyChats }: MeteredCall): CompletionHeader => ({
     id: newId.completion(),
     created: Math.floor(clock.now().getTime() / 1000),
     model: model.id,
+    ...(weeklyChats && { weeklyChats }),
   });
 
   /** SPEC 5: the upstream's numbers are believed only within what the request could have used. */
@@ -192,7 +198,7 @@ export function createChatService(deps: ChatServiceDeps) {
         const usage = usageOf(metered, prepared, completion.usage, () => countGenerated(choices.map((c) => c.message)));
         // Not one byte of the answer leaves before its charge has committed.
         const { chargedCents } = await metered.end({ status: "succeeded", usage }, { beforeDelivery: true });
-        return { ...header(metered.model), choices, usage, costCents: chargedCents };
+        return { ...header(metered), choices, usage, costCents: chargedCents };
       });
     },
 
@@ -245,7 +251,7 @@ export function createChatService(deps: ChatServiceDeps) {
         }
       }
 
-      return { ...header(metered.model), events: events() };
+      return { ...header(metered), events: events() };
     },
   };
 }

@@ -84,7 +84,7 @@ export type ModelTable = z.infer<typeof modelTableSchema>;
 export type Capability = z.infer<typeof capabilitySchema>;
 export type ModelPricing = ModelConfig["pricing"];
 
-/** Out of the box: one model served by the built-in demo provider, on every surface but realtime. */
+/** Out of the box: one model served by the built-in demo provider, on every surface. */
 export const demoModelTable: z.input<typeof modelTableSchema> = {
   defaultModel: "sentx-v1",
   models: [
@@ -92,7 +92,7 @@ export const demoModelTable: z.input<typeof modelTableSchema> = {
       id: "sentx-v1",
       description: "SentX demo model (built-in demo provider)",
       upstreams: [{ provider: "demo" }],
-      capabilities: ["chat", "vision", "files", "tools", "embeddings", "images", "transcription", "speech", "rerank"],
+      capabilities: ["chat", "vision", "files", "tools", "embeddings", "images", "transcription", "speech", "rerank", "realtime"],
     },
   ],
 };

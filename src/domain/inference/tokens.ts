@@ -132,7 +132,12 @@ export const COUNTING_SLICE_MS = 10;
  */
 export async function countPromptTokensInSlices(messages: readonly ChatMessage[], { atMost = Infinity } = {}): Promise<number> {
   const { framingTokens, texts } = promptTexts(messages);
-  let tokens = framingTokens;
+  return framingTokens + (await countTextsTokensInSlices(texts, { atMost: atMost - framingTokens }));
+}
+
+/** The tokens of several texts (embedding inputs, rerank documents), counted as countPromptTokensInSlices counts. */
+export async function countTextsTokensInSlices(texts: readonly string[], { atMost = Infinity } = {}): Promise<number> {
+  let tokens = 0;
   let sliceStarted = performance.now();
   for (const text of texts) {
     for (const piece of textPieces(text)) {

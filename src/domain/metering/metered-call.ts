@@ -11,6 +11,7 @@ import { INSUFFICIENT_BALANCE_MESSAGE } from "../ledger.js";
 import type { RequestLimits, StreamSlot } from "../limits/request-limits.js";
 import type { Logger } from "../logger.js";
 import { type DomainMetrics, upstreamFailureReason } from "../metrics.js";
+import { plansCoverChats, type WeeklyChats } from "../plans.js";
 import { outputWithin, type Pricing, priceRequest } from "../pricing.js";
 import type { RequestLog } from "../request-log.js";
 import type { Clock } from "../clock.js";
@@ -51,6 +52,8 @@ export interface MeterPlan {
   inputTokensUpperBound: number;
   /** The output asked for, within the model's maximum; 0 for a surface whose output is not priced. */
   requestedMaxTokens: number;
+  /** A chat (SPEC 10): on a plan that covers chats, it takes one of the week's allowance before any credits. */
+  quota?: "weekly_chat";
 }
 
 /** Usage so far, and its charge when the surface prices it itself (a sum of separately priced parts). */
@@ -66,6 +69,8 @@ export interface MeteredCall {
   readonly model: ModelConfig;
   /** Aborted when the client goes away or the server shuts down: pass it to the upstream. */
   readonly signal: AbortSignal;
+  /** The week's chats after this one, on a capped plan's chat (SPEC 10). */
+  readonly weeklyChats: WeeklyChats | undefined;
   /** The output budget the hold covers once the exact input is known; grows the hold when its estimate fell short. */
   fitOutput(inputTokens: number, requestedMaxTokens: number): Promise<number>;
   /** Grows the hold to at least `costCents` (the input once measured, or a session's running cost); 402 when the balance cannot. */
@@ -203,6 +208,8 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       ctx.trace.model = planned.model.id;
       if (planned.stream) slot = await limits.acquireStreamSlot(ctx.caller);
       const { model, stream, inputTokensUpperBound, requestedMaxTokens, pricing = model.pricing } = planned;
+      // Pay-as-you-go keeps the plain reserve statement: no week to look up on its hot path.
+      const weeklyChat = planned.quota === "weekly_chat" && plansCoverChats(ctx.caller.account.plan);
       hold = await retryOnConnectionLoss(() =>
         billing.reserveHold({
           accountId: ctx.caller.account.id,
@@ -211,6 +218,7 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
           inputTokens: inputTokensUpperBound,
           requestedMaxTokens,
           request: { apiKeyId: ctx.caller.apiKey.id, endpoint: ctx.endpoint, model: model.id, stream, identity: ctx.identity },
+          weeklyChat,
         }),
       );
     } catch (error) {
@@ -304,7 +312,7 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       trace.outputTokens = ending.usage?.completionTokens ?? 0;
       const settle = () => retryOnConnectionLoss(() => billing.settleHold({ requestId, costCents, ending: recordOf(ending, stream) }));
       const report = (settled: { chargedCents: number }) => {
-        if (settled.chargedCents < costCents) {
+        if (settled.chargedCents < costCents && !hold.covered) {
           logger.warn({ requestId, costCents, chargedCents: settled.chargedCents }, "usage exceeded what the balance allowed; charged what was available");
         }
         trace.costCents = settled.chargedCents;
@@ -337,8 +345,10 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
             if (settled) report(settled);
             close(settled !== null);
           });
-          trace.costCents = costCents;
-          return { chargedCents: costCents };
+          // What the settle will charge: nothing when the plan covers the call.
+          const charging = hold.covered ? 0 : costCents;
+          trace.costCents = charging;
+          return { chargedCents: charging };
         },
       );
       return ended;
@@ -347,7 +357,10 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
     return {
       model,
       signal,
+      weeklyChats: hold.weeklyChats,
       async fitOutput(inputTokens, requestedMaxTokens) {
+        // The plan covers it: no credits are held, so none bound the answer.
+        if (hold.covered) return requestedMaxTokens;
         let maxTokens = outputWithin(pricing, inputTokens, requestedMaxTokens, holdCents);
         if (maxTokens < requestedMaxTokens && !hold.limitedByBalance) {
           // The estimate fell short (documents are counted only once resolved): grow the hold.
@@ -359,7 +372,7 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
         return maxTokens;
       },
       async cover(costCents) {
-        if (costCents <= holdCents) return;
+        if (hold.covered || costCents <= holdCents) return;
         holdCents = (await retryOnConnectionLoss(() => billing.growHold({ requestId, atLeastCents: costCents }))).amountCents;
       },
       reportDelivery(read) {

@@ -8,3 +8,4 @@ export * from "./files.js";
 export * from "./audit.js";
 export * from "./top-ups.js";
 export * from "./usage-rollups.js";
+export * from "./weekly-chats.js";

@@ -1,9 +1,9 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { boolean, check, date, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { accountRef } from "./accounts.js";
 import { cents, timestampTz, tokens } from "./columns.js";
 
-export type LedgerEntryKind = "topup" | "usage" | "refund" | "grant" | "adjustment";
+export type LedgerEntryKind = "topup" | "usage" | "refund" | "grant" | "adjustment" | "boost";
 
 /** Append-only: rows are inserted, never updated or deleted (SPEC 5). */
 export const ledgerEntries = pgTable(
@@ -71,6 +71,8 @@ export const holds = pgTable(
     /** Pushed forward by every checkpoint: a hold expires only when its process stopped checkpointing. */
     expiresAt: timestampTz("expires_at").notNull(),
     closedAt: timestampTz("closed_at"),
+    /** Set when the plan covers the request (SPEC 10): the week whose allowance it took a chat of. Such a hold holds 0 cents. */
+    quotaWeek: date("quota_week", { mode: "string" }),
   },
   (t) => [index("holds_active_expiry_idx").on(t.status, t.expiresAt)],
 );

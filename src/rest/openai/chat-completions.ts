@@ -9,6 +9,7 @@ import { errorBody } from "../errors.js";
 import { readIdentity } from "../identity-headers.js";
 import { parseJsonBody } from "../request-input.js";
 import type { RequestIdVariables } from "../request-id.js";
+import { withWeeklyChatHeaders } from "../weekly-chat-headers.js";
 import { chatCompletionRequest, passThroughParams } from "./chat-schema.js";
 
 type Env = { Variables: RequestIdVariables & ApiCallerVariables & CallTraceVariables };
@@ -34,7 +35,7 @@ const completionChoice = (choice: CompletionChoice) => ({
   logprobs: choice.logprobs ?? null,
 });
 
-const wantsCost = (c: Context) => ["1", "true"].includes(c.req.header("x-include-cost")?.trim().toLowerCase() ?? "");
+export const wantsCost = (c: Context) => ["1", "true"].includes(c.req.header("x-include-cost")?.trim().toLowerCase() ?? "");
 
 export function chatCompletionsHandler(chat: ChatService) {
   return async (c: Context<Env>) => {
@@ -60,7 +61,7 @@ export function chatCompletionsHandler(chat: ChatService) {
     c.req.raw.signal.addEventListener("abort", () => abort.abort(), { once: true });
 
     if (!body.stream) {
-      const result = await chat.complete(call, input, abort.signal);
+      const result = await withWeeklyChatHeaders(c, () => chat.complete(call, input, abort.signal));
       return c.json({
         id: result.id,
         object: "chat.completion",
@@ -71,7 +72,7 @@ export function chatCompletionsHandler(chat: ChatService) {
       });
     }
 
-    const stream = await chat.stream(call, input, abort.signal);
+    const stream = await withWeeklyChatHeaders(c, () => chat.stream(call, input, abort.signal));
     const header = { id: stream.id, object: "chat.completion.chunk", created: stream.created, model: stream.model };
     return streamSSE(c, async (sse) => {
       sse.onAbort(() => abort.abort());

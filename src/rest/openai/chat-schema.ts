@@ -1,16 +1,17 @@
 import { z } from "zod";
 import { checkContentPartLimits, messageContent } from "../../domain/inference/content-parts.js";
+import { passThrough } from "./pass-through.js";
 
 // The OpenAI Chat Completions request, with OpenAI's ranges (SPEC 2). Unknown
 // fields are dropped, not rejected; the listed pass-through ones reach the upstream.
 
-const between = (name: string, min: number, max: number) =>
+export const between = (name: string, min: number, max: number) =>
   z
     .number({ error: `${name} must be a number.` })
     .min(min, { error: `${name} must be between ${min} and ${max}.` })
     .max(max, { error: `${name} must be between ${min} and ${max}.` });
 
-const positiveInt = (name: string) =>
+export const positiveInt = (name: string) =>
   z.number({ error: `${name} must be an integer.` }).int({ error: `${name} must be an integer.` }).min(1, {
     error: `${name} must be at least 1.`,
   });
@@ -50,13 +51,15 @@ const message = z.discriminatedUnion(
   { error: "role must be one of system, developer, user, assistant, tool." },
 );
 
+/** Bounded and NUL-free: the name is kept in the request log (PostgreSQL text cannot hold NUL). */
+export const modelName = z
+  .string({ error: "model is required." })
+  .min(1, { error: "model is required." })
+  .max(MAX_IDENTIFIER_LENGTH, { error: `model must be at most ${MAX_IDENTIFIER_LENGTH} characters.` })
+  .refine((name) => !name.includes("\u0000"), { error: "model must not contain NUL characters." });
+
 export const chatCompletionRequest = z.object({
-  // Bounded and NUL-free: the name is kept in the request log (PostgreSQL text cannot hold NUL).
-  model: z
-    .string({ error: "model is required." })
-    .min(1, { error: "model is required." })
-    .max(MAX_IDENTIFIER_LENGTH, { error: `model must be at most ${MAX_IDENTIFIER_LENGTH} characters.` })
-    .refine((name) => !name.includes("\u0000"), { error: "model must not contain NUL characters." }),
+  model: modelName,
   // Counted, messages and parts, before any message is parsed.
   messages: z
     .array(z.unknown(), { error: "messages must be an array." })
@@ -109,10 +112,4 @@ const PASS_THROUGH = [
   "top_logprobs",
 ] as const;
 
-export function passThroughParams(request: ChatCompletionRequest): Record<string, unknown> {
-  const params: Record<string, unknown> = {};
-  for (const key of PASS_THROUGH) {
-    if (request[key] !== undefined && request[key] !== null) params[key] = request[key];
-  }
-  return params;
-}
+export const passThroughParams = (request: ChatCompletionRequest): Record<string, unknown> => passThrough(request, PASS_THROUGH);

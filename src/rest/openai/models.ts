@@ -1,12 +1,13 @@
 import type { Context } from "hono";
 import { DomainError } from "../../domain/errors.js";
 import { refuseForbiddenCharacters } from "../../domain/text-rules.js";
-import type { ModelCatalog, ModelConfig } from "../../domain/inference/model-table.js";
+import type { EndpointCapability, ModelCatalog, ModelConfig } from "../../domain/inference/model-table.js";
 
 const isDemo = (model: ModelConfig) => model.upstreams.every((u) => u.provider === "demo");
 
 /** OpenAI's model object, plus SentX's own facts about the model. */
 function modelObject(model: ModelConfig, created: number) {
+  const offers = (capability: EndpointCapability) => model.capabilities.includes(capability);
   return {
     id: model.id,
     object: "model",
@@ -21,6 +22,10 @@ function modelObject(model: ModelConfig, created: number) {
     pricing: {
       input_cents_per_million_tokens: model.pricing.inputCentsPerMillion,
       output_cents_per_million_tokens: model.pricing.outputCentsPerMillion,
+      // The surfaces' own units, for the models that offer them.
+      ...(offers("images") && { cents_per_image: model.pricing.imageCents }),
+      ...(offers("transcription") && { audio_cents_per_million_seconds: model.pricing.audioCentsPerMillionSeconds }),
+      ...(offers("speech") && { speech_cents_per_million_characters: model.pricing.speechCentsPerMillionCharacters }),
     },
   };
 }

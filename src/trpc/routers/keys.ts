@@ -1,4 +1,4 @@
-import { createKeyInput, listKeysInput, revokeKeyInput } from "../../domain/inputs.js";
+import { createKeyInput, listKeysInput, revokeKeyInput, setKeyAllowedModelsInput } from "../../domain/inputs.js";
 import { opsMutation, opsProcedure, router } from "../trpc.js";
 
 export const keysRouter = router({
@@ -12,4 +12,8 @@ export const keysRouter = router({
       ? ctx.services.keys.revoke(keyId, accountId, ctx.scope)
       : ctx.services.keys.revokeByDisplayPrefix(displayPrefix!, accountId, ctx.scope),
   ),
+  /** Takes effect on the next request on every instance, as a revocation does. */
+  setAllowedModels: opsMutation
+    .input(setKeyAllowedModelsInput)
+    .mutation(({ ctx, input: { keyId, accountId, allowedModels } }) => ctx.services.keys.update(keyId, accountId, { allowedModels }, ctx.scope)),
 });

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import type { z } from "zod";
+import { PLAN_NAMES } from "../../../src/domain/plans.js";
 import { opsRouter } from "../../../src/trpc/router.js";
 import { TEST_OPS_TOKEN } from "../../support/platform.js";
 import { printable, type HostileRequest } from "./exchange.js";
@@ -59,7 +60,7 @@ const nearValidInput = ({ accountId, keyId }: OpsTargets) =>
         fc.oneof(fc.emailAddress(), hostileText(), fc.string().map((local) => `${local}@example.com`), oddJson),
       ),
       displayName: shortText(128),
-      plan: shortText(32),
+      plan: usually(fc.constantFrom(...PLAN_NAMES), shortText(32)),
       initialCreditsCents: usually(fc.integer({ min: 0, max: 10_000 }), hostileNumber),
       limits,
       amountCents: usually(fc.integer({ min: 1, max: 10_000 }), hostileNumber),

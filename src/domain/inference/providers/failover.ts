@@ -1,7 +1,18 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { type Logger, silentLogger } from "../../logger.js";
 import { type DomainMetrics, noMetrics, upstreamFailureReason } from "../../metrics.js";
-import { type ChatProvider, type UpstreamChatRequest, UpstreamError } from "../provider.js";
+import type { CallTrace } from "../../call-trace.js";
+import { type ChatProvider, UpstreamError } from "../provider.js";
+import type { SurfaceProvider } from "../surface-provider.js";
+
+/** An upstream as the failover sees it: every surface it may be asked for. */
+export type Provider = ChatProvider & SurfaceProvider;
+
+/** What every request to a provider carries, for the failover's logs. */
+interface Traced {
+  model: string;
+  trace?: CallTrace;
+}
 
 // SPEC 9: connection errors and 5xx before the first byte are retried with
 // backoff and may fall over to the model's next upstream; nothing is retried
@@ -40,7 +51,7 @@ export const isRetryable = (error: unknown): error is UpstreamError =>
  * that just failed); coming back round to one already tried waits first, with
  * exponential backoff and jitter so many requests retrying at once spread out.
  */
-export function withFailover(upstreams: readonly ChatProvider[], options: FailoverOptions): ChatProvider {
+export function withFailover(upstreams: readonly Provider[], options: FailoverOptions): Provider {
   if (upstreams.length === 0) throw new Error("withFailover needs at least one upstream");
   const maxAttempts = Math.max(1, Math.floor(options.maxAttempts));
   const baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
@@ -58,7 +69,7 @@ export function withFailover(upstreams: readonly ChatProvider[], options: Failov
   };
 
   /** Reports an attempt that failed, saying what happens next: a failover, a retry after backoff, or nothing more. */
-  function reportFailure(request: UpstreamChatRequest, n: number, error: UpstreamError): void {
+  function reportFailure(request: Traced, n: number, error: UpstreamError): void {
     const upstream = names[n % upstreams.length]!;
     const reason = upstreamFailureReason(error);
     metrics.upstreamFailed(upstream, reason);
@@ -75,7 +86,7 @@ export function withFailover(upstreams: readonly ChatProvider[], options: Failov
     logger.warn({ requestId, model: request.model, upstream, attempt: n + 1, maxAttempts, reason, error: error.message, next }, message);
   }
 
-  async function attempt<T>(call: (upstream: ChatProvider) => Promise<T>, request: UpstreamChatRequest, signal: AbortSignal): Promise<T> {
+  async function attempt<T>(call: (upstream: Provider) => Promise<T>, request: Traced, signal: AbortSignal): Promise<T> {
     const { trace } = request;
     let lastError: UpstreamError | undefined;
     for (let n = 0; n < maxAttempts; n++) {
@@ -104,5 +115,10 @@ export function withFailover(upstreams: readonly ChatProvider[], options: Failov
   return {
     complete: (request, signal) => attempt((upstream) => upstream.complete(request, signal), request, signal),
     stream: (request, signal) => attempt((upstream) => upstream.stream(request, signal), request, signal),
+    embeddings: (request, signal) => attempt((upstream) => upstream.embeddings(request, signal), request, signal),
+    images: (request, signal) => attempt((upstream) => upstream.images(request, signal), request, signal),
+    transcribe: (request, signal) => attempt((upstream) => upstream.transcribe(request, signal), request, signal),
+    speech: (request, signal) => attempt((upstream) => upstream.speech(request, signal), request, signal),
+    rerank: (request, signal) => attempt((upstream) => upstream.rerank(request, signal), request, signal),
   };
 }

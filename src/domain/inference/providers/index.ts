@@ -1,10 +1,9 @@
 import type { Dispatcher } from "undici";
 import type { Logger } from "../../logger.js";
 import type { DomainMetrics } from "../../metrics.js";
-import type { ModelConfig } from "../model-table.js";
-import type { ChatProvider } from "../provider.js";
+import type { EndpointCapability, ModelConfig, UpstreamConfig } from "../model-table.js";
 import { createDemoProvider } from "./demo/demo-provider.js";
-import { withFailover } from "./failover.js";
+import { type Provider, withFailover } from "./failover.js";
 import { createOpenAICompatibleProvider } from "./openai-compatible/openai-compatible-provider.js";
 
 export interface ChatProviderDeps {
@@ -19,9 +18,16 @@ export interface ChatProviderDeps {
   metrics?: DomainMetrics;
 }
 
-/** The provider for one model: its upstreams, in the configured order, behind failover (SPEC 9). */
-export function createChatProvider(model: ModelConfig, deps: ChatProviderDeps): ChatProvider {
-  const upstreams = model.upstreams.map((upstream) =>
+/** An upstream serves the model's capabilities it lists, or all of them when it lists none. */
+const serves = (upstream: UpstreamConfig, capability: EndpointCapability) =>
+  upstream.provider === "demo" || upstream.capabilities === undefined || upstream.capabilities.includes(capability);
+
+/**
+ * The provider of one model for one surface: the model's upstreams that serve
+ * it, in the configured order, behind failover (SPEC 9, SPEC 10).
+ */
+export function createModelProvider(model: ModelConfig, capability: EndpointCapability, deps: ChatProviderDeps): Provider {
+  const upstreams = model.upstreams.filter((upstream) => serves(upstream, capability)).map((upstream) =>
     upstream.provider === "demo"
       ? createDemoProvider({ ...(deps.demoDelayMs !== undefined && { wordDelayMs: deps.demoDelayMs }) })
       : createOpenAICompatibleProvider(upstream, { dispatcher: deps.http.dispatcher }),

@@ -1,7 +1,9 @@
 import { setImmediate as nextTurn, setTimeout as delay } from "node:timers/promises";
-import type { ChatProvider, TokenUsage, UpstreamChatRequest, UpstreamChunk, UpstreamCompletion } from "../../provider.js";
+import type { TokenUsage, UpstreamChatRequest, UpstreamChunk, UpstreamCompletion } from "../../provider.js";
 import { countPromptTokens, countTextTokens, truncateToTokens } from "../../tokens.js";
+import type { Provider } from "../failover.js";
 import { demoReply } from "./demo-reply.js";
+import { createDemoSurfaces } from "./demo-surfaces.js";
 
 export interface DemoProviderOptions {
   /**
@@ -33,7 +35,7 @@ function answer(request: UpstreamChatRequest): DemoAnswer {
 /** Each word with the whitespace before it, so the pieces join back to the exact text. */
 const words = (text: string): string[] => text.match(/\s*\S+|\s+/g) ?? [];
 
-export function createDemoProvider(options: DemoProviderOptions = {}): ChatProvider {
+export function createDemoProvider(options: DemoProviderOptions = {}): Provider {
   const wordDelayMs = options.wordDelayMs ?? DEFAULT_WORD_DELAY_MS;
 
   // Always yields to the event loop, even with no delay, so an abort can arrive between words.
@@ -44,6 +46,7 @@ export function createDemoProvider(options: DemoProviderOptions = {}): ChatProvi
 
   return {
     name: "demo",
+    ...createDemoSurfaces(),
     async complete(request, signal): Promise<UpstreamCompletion> {
       signal.throwIfAborted();
       const { text, finishReason, usage } = answer(request);

@@ -1,0 +1,59 @@
+import { DomainError } from "../errors.js";
+import type { ModelConfig } from "../inference/model-table.js";
+import { UpstreamError } from "../inference/provider.js";
+import type { GeneratedImage } from "../inference/surface-provider.js";
+import { INSUFFICIENT_BALANCE_MESSAGE } from "../ledger.js";
+import { type Charged, type SurfaceCall, type SurfaceCalls } from "./surface-call.js";
+
+export interface ImagesInput {
+  model: string;
+  prompt: string;
+  n: number;
+  /** WIDTHxHEIGHT; absent: 1024x1024 when the model prices it, else its first size. */
+  size?: string;
+  responseFormat?: "b64_json" | "url";
+  params: Record<string, unknown>;
+}
+
+const PREFERRED_SIZE = "1024x1024";
+const MILLION = 1_000_000;
+
+function sizeFor(model: ModelConfig, requested: string | undefined): { size: string; cents: number } {
+  const prices = model.pricing.imageCents;
+  const size = requested ?? (PREFERRED_SIZE in prices ? PREFERRED_SIZE : Object.keys(prices)[0]!);
+  const cents = prices[size];
+  if (cents === undefined) {
+    throw new DomainError("invalid_request_error", `Unsupported size '${size}'. ${model.id} makes: ${Object.keys(prices).join(", ")}.`, "size");
+  }
+  return { size, cents };
+}
+
+/** SPEC 10: images, priced per image by size; the hold covers every image asked for, or the request is refused. */
+export function createImages(calls: SurfaceCalls) {
+  return (call: SurfaceCall, input: ImagesInput, signal: AbortSignal): Promise<Charged<GeneratedImage[]>> => {
+    let size = "";
+    return calls.charged(
+      call,
+      "images",
+      input.model,
+      signal,
+      (model) => {
+        const priced = sizeFor(model, input.size);
+        size = priced.size;
+        // Images are output units, each at its size's price.
+        return { pricing: { inputCentsPerMillion: 0, outputCentsPerMillion: priced.cents * MILLION }, inputUnits: 0, outputUnits: input.n };
+      },
+      async (metered, provider) => {
+        // Unlike a chat answer, a picture cannot be cut short to fit the balance: fewer images than asked is a refusal.
+        if ((await metered.fitOutput(0, input.n)) < input.n) throw new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
+        const { prompt, n, responseFormat, params } = input;
+        const answer = await provider.images(
+          { model: metered.model.id, prompt, n, size, ...(responseFormat && { responseFormat }), params, trace: call.trace },
+          metered.signal,
+        );
+        if (answer.data.length === 0) throw new UpstreamError("The upstream returned no image.", "bad_response", true);
+        return { result: answer.data, usage: { promptTokens: 0, completionTokens: answer.data.length } };
+      },
+    );
+  };
+}
