@@ -1,5 +1,5 @@
 import type { Config } from "./config.js";
-import type { UpstreamConfig } from "./domain/inference/model-table.js";
+import { isEndpoint, type UpstreamConfig } from "./domain/inference/model-table.js";
 import type { Account } from "./domain/schema/index.js";
 
 // Hosts only: URLs in the config may carry passwords, and the banner goes to terminals and log collectors.
@@ -16,10 +16,10 @@ function modelLines(config: Config): string[] {
     : "  models: the built-in demo table; set SENTX_MODELS_FILE to connect real ones:";
   return [
     heading,
-    ...config.models.models.map(
-      (model) =>
-        `    ${model.id}${model.id === config.models.defaultModel ? " (default)" : ""} → ${model.upstreams.map(upstreamLabel).join(", then ")}`,
-    ),
+    ...config.models.models.flatMap((model) => [
+      `    ${model.id}${model.id === config.models.defaultModel ? " (default)" : ""} → ${model.upstreams.map(upstreamLabel).join(", then ")}`,
+      `      serves ${model.capabilities.filter(isEndpoint).join(", ")}`,
+    ]),
   ];
 }
 

@@ -251,15 +251,24 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
     isolate: (error) => !isConnectionLoss(error),
   });
 
-  /** Locks the account that owns a request's hold and reads the hold; null when there is no such hold. */
+  /**
+   * Locks the account that owns a request's hold, then reads the hold; null when there is no such hold.
+   * Fix (found by test/faults/surface-faults.test.ts): the hold is read by a statement of its own, after
+   * the lock. Read by the locking statement, it was as of before that statement waited for the lock
+   * (PostgreSQL re-reads only the locked row), so a hold that a settle closed meanwhile (a realtime
+   * session's last top-up racing its end) still looked active, was resized, and its account kept the
+   * difference as held forever. Every close takes the account's lock first, so this read stays current.
+   */
   async function lockHold(tx: Tx, requestId: string) {
-    const [row] = await tx
-      .select({ balanceCents: accounts.balanceCents, heldCents: accounts.heldCents, hold: holds })
+    const [account] = await tx
+      .select({ balanceCents: accounts.balanceCents, heldCents: accounts.heldCents })
       .from(holds)
       .innerJoin(accounts, eq(accounts.id, holds.accountId))
       .where(eq(holds.requestId, requestId))
       .for("update", { of: accounts });
-    return row ?? null;
+    if (!account) return null;
+    const [hold] = await tx.select().from(holds).where(eq(holds.requestId, requestId));
+    return hold ? { ...account, hold } : null;
   }
 
   /**

@@ -17,7 +17,7 @@ export interface RequestMetrics {
 }
 
 /** One access log line: the request, who made it, and what the domain traced of it. No header, body or query is kept. */
-interface AccessRecord extends CallTrace {
+export interface AccessRecord extends CallTrace {
   method: string;
   /** The matched route's pattern (`/v1/files/:id`), never the path: bounded, and free of ids. */
   route: string;
@@ -26,6 +26,28 @@ interface AccessRecord extends CallTrace {
   accountId: string | null;
   /** The key's stored display prefix (`sk-AbCd`), never the key. */
   keyPrefix: string | null;
+}
+
+/** Every field, in one order, from the start: one object shape for every line. */
+export function newAccessRecord(requestId: string, method: string, route: string): AccessRecord {
+  return {
+    requestId,
+    method,
+    route,
+    status: 0,
+    durationMs: 0,
+    accountId: null,
+    keyPrefix: null,
+    model: null,
+    inputTokens: 0,
+    outputTokens: 0,
+    costCents: 0,
+    upstream: null,
+    attempts: 0,
+    outcome: null,
+    settling: undefined,
+    afterSettle: undefined,
+  };
 }
 
 // Load balancers and Prometheus call these every few seconds: they are counted in the metrics, not logged.
@@ -41,25 +63,7 @@ type Env = { Bindings: Partial<HttpBindings>; Variables: RequestIdVariables & Pa
 export function accessLog({ logger, metrics }: { logger: Logger; metrics: RequestMetrics }) {
   return createMiddleware<Env>(async (c, next) => {
     const startedAt = performance.now();
-    // Every field, in one order, from the start: one object shape for every line.
-    const record: AccessRecord = {
-      requestId: c.get("requestId"),
-      method: c.req.method,
-      route: "",
-      status: 0,
-      durationMs: 0,
-      accountId: null,
-      keyPrefix: null,
-      model: null,
-      inputTokens: 0,
-      outputTokens: 0,
-      costCents: 0,
-      upstream: null,
-      attempts: 0,
-      outcome: null,
-      settling: undefined,
-      afterSettle: undefined,
-    };
+    const record = newAccessRecord(c.get("requestId"), c.req.method, "");
     c.set("callTrace", record);
     await next();
 

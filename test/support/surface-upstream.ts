@@ -29,6 +29,8 @@ export interface SurfaceUpstreamKnobs {
   /** The speech audio, sent as these chunks one after another, and its content type. */
   speechChunks: Buffer[];
   speechContentType: string;
+  /** Wait this long, once the request is read, before answering it: a request under way, for a fault to land on. */
+  answerDelayMs: number;
 }
 
 /** A multipart body as it arrived: its text fields and its file part. */
@@ -45,6 +47,8 @@ export interface SurfaceRequest {
   body: any;
   /** The parsed multipart body (transcriptions). */
   form?: ReceivedForm;
+  /** True when the client closed the connection before the answer was complete. */
+  disconnected: boolean;
 }
 
 export interface SurfaceUpstream {
@@ -59,6 +63,8 @@ export interface SurfaceUpstream {
    * is called (or the client goes away): a test looks at the books mid-stream.
    */
   stallSpeech(): () => void;
+  /** Resolves when request `index` (default: the latest) has seen its client disconnect. */
+  waitForDisconnect(index?: number, timeoutMs?: number): Promise<void>;
   /** Default knobs, no pending failures, no recorded requests, no stall. */
   reset(): void;
   close(): Promise<void>;
@@ -103,6 +109,7 @@ const defaults = (): SurfaceUpstreamKnobs => ({
   rerankUnsorted: false,
   speechChunks: SURFACE_SPEECH_CHUNKS,
   speechContentType: "audio/mpeg",
+  answerDelayMs: 0,
 });
 
 const sleep = (ms: number) => delay(ms, undefined, { ref: false });
@@ -169,6 +176,7 @@ export async function startSurfaceUpstream(): Promise<SurfaceUpstream> {
   let speechStall: Promise<void> | null = null;
   let releaseSpeech = () => {};
   const requests: SurfaceRequest[] = [];
+  const disconnectWaiters = new Map<SurfaceRequest, Array<() => void>>();
   let baseUrl = "";
 
   const usageOf = (tokens: JsonValue | null, shape: (n: JsonValue) => JsonValue) => (tokens === null ? {} : { usage: shape(tokens) });
@@ -256,13 +264,21 @@ export async function startSurfaceUpstream(): Promise<SurfaceUpstream> {
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const k = knobs; // one request sees one set of knobs
-    const record: SurfaceRequest = { method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: undefined };
+    const record: SurfaceRequest = { method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: undefined, disconnected: false };
+    res.on("close", () => {
+      if (res.writableFinished) return;
+      record.disconnected = true;
+      for (const wake of disconnectWaiters.get(record) ?? []) wake();
+      disconnectWaiters.delete(record);
+    });
     if (/^multipart\/form-data/i.test(req.headers["content-type"] ?? "")) record.form = await readForm(req);
     else record.body = await readJson(req);
     requests.push(record);
 
     const route = req.method === "POST" ? routes[record.path] : undefined;
     if (!route) return sendJson(res, 404, { error: { message: "Not found", type: "invalid_request_error", code: null } });
+    if (k.answerDelayMs > 0) await Promise.race([sleep(k.answerDelayMs), new Promise<void>((resolve) => res.once("close", resolve))]);
+    if (record.disconnected) return;
     if (pendingFailures && pendingFailures.times > 0) {
       const { status } = pendingFailures;
       if (--pendingFailures.times === 0) pendingFailures = null;
@@ -288,6 +304,20 @@ export async function startSurfaceUpstream(): Promise<SurfaceUpstream> {
     stallSpeech() {
       speechStall = new Promise<void>((resolve) => (releaseSpeech = resolve));
       return () => releaseSpeech();
+    },
+    waitForDisconnect(index = requests.length - 1, timeoutMs = 5_000) {
+      const record = requests[index];
+      if (!record) return Promise.reject(new Error(`no request ${index}`));
+      if (record.disconnected) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`request ${index} (${record.path}) still connected after ${timeoutMs} ms`)), timeoutMs);
+        const waiters = disconnectWaiters.get(record) ?? [];
+        waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        disconnectWaiters.set(record, waiters);
+      });
     },
     reset() {
       releaseSpeech();

@@ -11,7 +11,7 @@ const CHAT_FEATURES = ["vision", "files", "video", "tools"] as const;
 export const capabilitySchema = z.enum([...ENDPOINT_CAPABILITIES, ...CHAT_FEATURES]);
 export type EndpointCapability = (typeof ENDPOINT_CAPABILITIES)[number];
 
-const isEndpoint = (capability: string): capability is EndpointCapability =>
+export const isEndpoint = (capability: string): capability is EndpointCapability =>
   (ENDPOINT_CAPABILITIES as readonly string[]).includes(capability);
 
 const upstreamSchema = z.discriminatedUnion("provider", [

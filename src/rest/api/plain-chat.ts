@@ -3,20 +3,17 @@ import { stream as streamBody } from "hono/streaming";
 import { isDomainError } from "../../domain/errors.js";
 import type { ChatCall, ChatInput, ChatService, ChatStreamEvent } from "../../domain/inference/chat.js";
 import type { ChatMessage, TokenUsage } from "../../domain/inference/provider.js";
-import type { CallTraceVariables } from "../access-log.js";
-import type { ApiCallerVariables } from "../api-key-auth.js";
 import { coalescingWriter } from "../coalescing-sse.js";
-import { readIdentity } from "../identity-headers.js";
+import { callContextOf, type MeteredEnv } from "../call-context.js";
 import { chatCompletionRequest } from "../openai/chat-schema.js";
 import { parseJsonBody } from "../request-input.js";
-import type { RequestIdVariables } from "../request-id.js";
 import { withWeeklyChatHeaders } from "../weekly-chat-headers.js";
 
 // SPEC 10: chat for simple clients. The same chat as /v1/chat/completions (the
 // ChatService meters, bills and refuses alike); only the wire differs: the
 // reply's text, streamed as plain UTF-8 or answered as {text, usage}.
 
-type Env = { Variables: RequestIdVariables & ApiCallerVariables & CallTraceVariables };
+type Env = MeteredEnv;
 
 export const PLAIN_CHAT_ENDPOINT = "/api/v1/chat";
 
@@ -52,14 +49,7 @@ async function* textPieces(events: AsyncIterable<ChatStreamEvent>): AsyncGenerat
 export function plainChatHandler(chat: ChatService, { defaultModel }: { defaultModel: string }) {
   return async (c: Context<Env>) => {
     const body = await parseJsonBody(c, plainChatRequest);
-    const call: ChatCall = {
-      requestId: c.get("requestId"),
-      caller: c.get("caller"),
-      identity: readIdentity(c, body),
-      endpoint: PLAIN_CHAT_ENDPOINT,
-      startedAt: c.get("requestStartedAt"),
-      trace: c.get("callTrace"),
-    };
+    const call: ChatCall = callContextOf(c, PLAIN_CHAT_ENDPOINT, body);
     const input: ChatInput = {
       // No model named: the one an unknown name would get (SPEC 2).
       model: body.model ?? defaultModel,

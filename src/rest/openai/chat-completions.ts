@@ -2,17 +2,14 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ChatCall, ChatInput, ChatService } from "../../domain/inference/chat.js";
 import type { ChatMessage, CompletionChoice, TokenUsage } from "../../domain/inference/provider.js";
-import type { CallTraceVariables } from "../access-log.js";
-import type { ApiCallerVariables } from "../api-key-auth.js";
 import { coalescingSse } from "../coalescing-sse.js";
 import { errorBody } from "../errors.js";
-import { readIdentity } from "../identity-headers.js";
+import { callContextOf, type MeteredEnv } from "../call-context.js";
 import { parseJsonBody } from "../request-input.js";
-import type { RequestIdVariables } from "../request-id.js";
 import { withWeeklyChatHeaders } from "../weekly-chat-headers.js";
 import { chatCompletionRequest, passThroughParams } from "./chat-schema.js";
 
-type Env = { Variables: RequestIdVariables & ApiCallerVariables & CallTraceVariables };
+type Env = MeteredEnv;
 
 /** OpenAI's usage block; `cost_cents` only when the caller asked with X-Include-Cost: 1 (SPEC 2). */
 function usageBlock(usage: TokenUsage, costCents: number, includeCost: boolean) {
@@ -40,14 +37,7 @@ export const wantsCost = (c: Context) => ["1", "true"].includes(c.req.header("x-
 export function chatCompletionsHandler(chat: ChatService) {
   return async (c: Context<Env>) => {
     const body = await parseJsonBody(c, chatCompletionRequest);
-    const call: ChatCall = {
-      requestId: c.get("requestId"),
-      caller: c.get("caller"),
-      identity: readIdentity(c, body),
-      endpoint: "/v1/chat/completions",
-      startedAt: c.get("requestStartedAt"),
-      trace: c.get("callTrace"),
-    };
+    const call: ChatCall = callContextOf(c, "/v1/chat/completions", body);
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
     const input: ChatInput = {
       model: body.model,

@@ -3,14 +3,10 @@ import type { Context } from "hono";
 import type { StagedBlob } from "../../domain/files/blob-store.js";
 import { newId } from "../../domain/ids.js";
 import type { Surfaces } from "../../domain/surfaces/index.js";
-import type { SurfaceCall } from "../../domain/surfaces/surface-call.js";
 import { MAX_AUDIO_BYTES } from "../../domain/surfaces/transcription.js";
-import type { CallTraceVariables } from "../access-log.js";
-import type { ApiCallerVariables } from "../api-key-auth.js";
-import { readIdentity } from "../identity-headers.js";
+import { callContextOf, type MeteredEnv } from "../call-context.js";
 import { readMultipartUpload } from "../multipart-upload.js";
 import { parseInput, parseJsonBody } from "../request-input.js";
-import type { RequestIdVariables } from "../request-id.js";
 import { wantsCost } from "./chat-completions.js";
 import { passThrough } from "./pass-through.js";
 import { embeddingsRequest, imagesRequest, rerankRequest, speechRequest, transcriptionFields } from "./surfaces-schema.js";
@@ -18,24 +14,13 @@ import { embeddingsRequest, imagesRequest, rerankRequest, speechRequest, transcr
 // The REST adapters of the surfaces beside chat (SPEC 10): OpenAI's request
 // and response shapes around the domain's surfaces; rerank in Cohere's and Jina's.
 
-type Env = { Variables: RequestIdVariables & ApiCallerVariables & CallTraceVariables };
+type Env = MeteredEnv;
 
 export interface SurfaceHandlerDeps {
   surfaces: Surfaces;
   /** Streams an upload to a private staging file, refusing it past `maxBytes` (SPEC 7's blob store). */
   stage(bytes: Readable, options: { maxBytes: number; signal: AbortSignal }): Promise<StagedBlob>;
   now(): Date;
-}
-
-function callOf(c: Context<Env>, endpoint: string, body: { user?: string | undefined; user_name?: string | undefined }): SurfaceCall {
-  return {
-    requestId: c.get("requestId"),
-    caller: c.get("caller"),
-    identity: readIdentity(c, body),
-    endpoint,
-    startedAt: c.get("requestStartedAt"),
-    trace: c.get("callTrace"),
-  };
 }
 
 /** `cost_cents` beside the usage only when asked for with X-Include-Cost: 1, as for chat (SPEC 2). */
@@ -73,7 +58,7 @@ export function surfaceHandlers({ surfaces, stage, now }: SurfaceHandlerDeps) {
         ...(body.dimensions !== undefined && { dimensions: body.dimensions }),
         params: passThrough(body, ["user"]),
       };
-      const answer = await surfaces.embeddings(callOf(c, "/v1/embeddings", body), input, c.req.raw.signal);
+      const answer = await surfaces.embeddings(callContextOf(c, "/v1/embeddings", body), input, c.req.raw.signal);
       const tokens = answer.usage.promptTokens;
       return c.json({
         object: "list",
@@ -93,13 +78,13 @@ export function surfaceHandlers({ surfaces, stage, now }: SurfaceHandlerDeps) {
         ...(body.response_format && { responseFormat: body.response_format }),
         params: passThrough(body, ["quality", "style", "background", "output_format", "user"]),
       };
-      const answer = await surfaces.images(callOf(c, "/v1/images/generations", body), input, c.req.raw.signal);
+      const answer = await surfaces.images(callContextOf(c, "/v1/images/generations", body), input, c.req.raw.signal);
       return c.json({ created: created(), data: answer.result, ...(wantsCost(c) && { usage: { images: answer.usage.completionTokens, cost_cents: answer.costCents } }) });
     },
 
     async transcriptions(c: Context<Env>) {
       const identityOnly = { user: undefined, user_name: undefined };
-      await surfaces.transcription.admit(callOf(c, "/v1/audio/transcriptions", identityOnly));
+      await surfaces.transcription.admit(callContextOf(c, "/v1/audio/transcriptions", identityOnly));
       const signal = c.req.raw.signal;
       const upload = await readMultipartUpload(c.req.raw, (bytes) => stage(bytes, { maxBytes: MAX_AUDIO_BYTES, signal }), MAX_AUDIO_BYTES);
       try {
@@ -115,7 +100,7 @@ export function surfaceHandlers({ surfaces, stage, now }: SurfaceHandlerDeps) {
           responseFormat: fields.response_format,
           params: passThrough(fields, ["language", "prompt", "temperature"]),
         };
-        const answer = await surfaces.transcription.transcribe(callOf(c, "/v1/audio/transcriptions", fields), input, signal);
+        const answer = await surfaces.transcription.transcribe(callContextOf(c, "/v1/audio/transcriptions", fields), input, signal);
         return c.body(answer.result.body, 200, { "content-type": answer.result.contentType });
       } finally {
         await upload.staged.discard();
@@ -131,7 +116,7 @@ export function surfaceHandlers({ surfaces, stage, now }: SurfaceHandlerDeps) {
         responseFormat: body.response_format,
         params: passThrough(body, ["speed", "instructions"]),
       };
-      const answer = await surfaces.speech(callOf(c, "/v1/audio/speech", body), input, c.req.raw.signal);
+      const answer = await surfaces.speech(callContextOf(c, "/v1/audio/speech", body), input, c.req.raw.signal);
       const headers: Record<string, string> = { "content-type": answer.result.contentType };
       // Audio has no usage block: the cost, when asked for, travels as a header.
       if (wantsCost(c)) headers["x-cost-cents"] = String(answer.costCents);
@@ -142,7 +127,7 @@ export function surfaceHandlers({ surfaces, stage, now }: SurfaceHandlerDeps) {
       const body = await parseJsonBody(c, rerankRequest);
       const topN = Math.min(body.top_n ?? body.documents.length, body.documents.length);
       const input = { model: body.model, query: body.query, documents: body.documents, topN, params: {} };
-      const answer = await surfaces.rerank(callOf(c, "/v1/rerank", body), input, c.req.raw.signal);
+      const answer = await surfaces.rerank(callContextOf(c, "/v1/rerank", body), input, c.req.raw.signal);
       return c.json({
         id: newId.rerank(),
         model: answer.model.id,

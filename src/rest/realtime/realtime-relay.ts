@@ -4,7 +4,6 @@ import type { Duplex } from "node:stream";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { z } from "zod";
 import type { ApiKeyAuth } from "../../domain/auth.js";
-import type { CallTrace } from "../../domain/call-trace.js";
 import type { Clock } from "../../domain/clock.js";
 import { DomainError, isDomainError, RetryLaterError } from "../../domain/errors.js";
 import { decodeIdentityHeader, type EndUserIdentity } from "../../domain/identity.js";
@@ -14,7 +13,7 @@ import type { RequestLimits } from "../../domain/limits/request-limits.js";
 import type { Logger } from "../../domain/logger.js";
 import type { RealtimeSession, RealtimeSessions } from "../../domain/realtime/realtime-sessions.js";
 import type { ConnectRealtimeUpstream } from "../../infra/realtime-upstream-socket.js";
-import type { RequestMetrics } from "../access-log.js";
+import { type AccessRecord, newAccessRecord, type RequestMetrics } from "../access-log.js";
 import { clientAddressOf } from "../client-address.js";
 import { errorBody } from "../errors.js";
 import { CLOSE, type CloseReason, closeFor } from "./close-codes.js";
@@ -67,36 +66,6 @@ const realtimeQuery = z.object({
   model: z.string({ error: "The model query parameter is required: /v1/realtime?model=…" }).min(1, "The model query parameter is empty.").max(256),
 });
 
-/** One access log line per session, with the same fields as every other request's. */
-interface AccessRecord extends CallTrace {
-  method: string;
-  route: string;
-  status: number;
-  durationMs: number;
-  accountId: string | null;
-  keyPrefix: string | null;
-}
-
-function newAccessRecord(requestId: string): AccessRecord {
-  return {
-    requestId,
-    method: "GET",
-    route: ROUTE,
-    status: 0,
-    durationMs: 0,
-    accountId: null,
-    keyPrefix: null,
-    model: null,
-    inputTokens: 0,
-    outputTokens: 0,
-    costCents: 0,
-    upstream: null,
-    attempts: 0,
-    outcome: null,
-    settling: undefined,
-    afterSettle: undefined,
-  };
-}
 
 const header = (request: IncomingMessage, name: string): string | undefined => {
   const value = request.headers[name];
@@ -314,7 +283,8 @@ export function createRealtimeRelay(deps: RealtimeRelayDeps) {
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const startedAt = performance.now();
     const requestId = newId.request();
-    const record = newAccessRecord(requestId);
+    // One access log line per session, with the same fields as every other request's.
+    const record = newAccessRecord(requestId, "GET", ROUTE);
     const clientGone = new AbortController();
     socket.on("error", () => {});
     socket.once("close", () => clientGone.abort());

@@ -3,6 +3,8 @@ import { request as httpRequest } from "node:http";
 import { Redis } from "ioredis";
 import postgres from "postgres";
 import { expect } from "vitest";
+import type { z } from "zod";
+import type { modelTableSchema } from "../../../src/domain/inference/model-table.js";
 import { createTestDatabase, type TestDatabase } from "../../support/db.js";
 import { testEnv } from "../../support/env.js";
 import { type FakeUpstream, type FakeUpstreamKnobs, startFakeUpstream } from "../../support/fake-upstream.js";
@@ -38,9 +40,19 @@ export interface FaultStack {
   close(): Promise<void>;
 }
 
-export async function startFaultStack(
-  options: { env?: Record<string, string>; upstream?: Partial<FakeUpstreamKnobs>; redisUrl?: string } = {},
-): Promise<FaultStack> {
+export interface FaultStackOptions {
+  env?: Record<string, string>;
+  upstream?: Partial<FakeUpstreamKnobs>;
+  redisUrl?: string;
+  /**
+   * The model table (SENTX_MODELS), for models on stand-ins of their own (the
+   * surfaces', a realtime upstream); by default sentx-v1 on the chat stand-in.
+   * Given the chat stand-in's baseUrl, as it is started with the stack.
+   */
+  models?: (chatBaseUrl: string) => z.input<typeof modelTableSchema>;
+}
+
+export async function startFaultStack(options: FaultStackOptions = {}): Promise<FaultStack> {
   const database = await createTestDatabase();
   const upstream = await startFakeUpstream(options.upstream);
   const sql = postgres(database.url, { max: 2, onnotice: () => {} });
@@ -53,9 +65,11 @@ export async function startFaultStack(
     OPS_TOKEN: TEST_OPS_TOKEN,
     CLAMD_URL: testEnv.clamdUrl,
     SENTX_BOOTSTRAP: "off",
-    SENTX_MODELS: JSON.stringify({
-      models: [{ id: "sentx-v1", upstreams: [{ provider: "openai-compatible", baseUrl: upstream.baseUrl, model: "llm", timeoutMs: 3_000 }] }],
-    }),
+    SENTX_MODELS: JSON.stringify(
+      options.models?.(upstream.baseUrl) ?? {
+        models: [{ id: "sentx-v1", upstreams: [{ provider: "openai-compatible", baseUrl: upstream.baseUrl, model: "llm", timeoutMs: 3_000 }] }],
+      },
+    ),
     ...options.env,
   };
   const servers: ServerProcess[] = [];

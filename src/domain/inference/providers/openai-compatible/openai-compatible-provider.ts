@@ -3,8 +3,8 @@ import type { Provider } from "../failover.js";
 import { chatCompletionsBody, readCompletion, WireFormatError } from "./chat-completions-wire.js";
 import { createOpenAICompatibleSurfaces } from "./surfaces-wire.js";
 import { sseChunks } from "./sse-chunks.js";
-import { bytesOf, createUpstreamClient, type OpenAICompatibleUpstream, type UpstreamClientDeps } from "./upstream-client.js";
-import { malformedResponse, transportFailure } from "./upstream-failures.js";
+import { createUpstreamClient, type OpenAICompatibleUpstream, type UpstreamClientDeps } from "./upstream-client.js";
+import { malformedResponse } from "./upstream-failures.js";
 
 // SPEC 9: any server speaking the OpenAI API (vLLM, llama.cpp server, Ollama,
 // OpenAI itself), over keep-alive HTTP. Failures before the first byte are
@@ -34,19 +34,9 @@ export function createOpenAICompatibleProvider(upstream: OpenAICompatibleUpstrea
     },
 
     async stream(request, signal): Promise<AsyncIterable<UpstreamChunk>> {
-      const response = await send(request, true, signal);
-      const bytes = bytesOf(response.body);
-      // The port's contract: resolve once the first bytes are in, so that a
-      // connection dying between the headers and the answer is still retried.
-      let first: IteratorResult<Uint8Array>;
-      try {
-        first = await bytes.next();
-      } catch (error) {
-        signal.throwIfAborted();
-        throw transportFailure(error, true, timeoutMs);
-      }
-      if (first.done) throw new UpstreamError("The upstream ended the stream without sending anything.", "bad_response", true);
-      return sseChunks(first.value, bytes, { signal, redact, timeoutMs });
+      const started = await client.firstBytes(await send(request, true, signal), signal);
+      if (!started) throw new UpstreamError("The upstream ended the stream without sending anything.", "bad_response", true);
+      return sseChunks(started.first, started.rest, { signal, redact, timeoutMs });
     },
   };
 }

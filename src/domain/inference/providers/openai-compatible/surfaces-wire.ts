@@ -3,7 +3,7 @@ import { FormData } from "undici";
 import { z } from "zod";
 import type { ReportedUsage } from "../../provider.js";
 import type { SurfaceProvider } from "../../surface-provider.js";
-import { bytesOf, type UpstreamClient } from "./upstream-client.js";
+import type { UpstreamClient } from "./upstream-client.js";
 import { malformedResponse, transportFailure } from "./upstream-failures.js";
 
 // The surfaces beside chat over an openai-compatible upstream (SPEC 10):
@@ -104,29 +104,22 @@ export function createOpenAICompatibleSurfaces(client: UpstreamClient): SurfaceP
     async speech(request, signal) {
       const body = { ...request.params, model, input: request.input, voice: request.voice, response_format: request.responseFormat };
       const response = await client.post("/audio/speech", { json: body }, "*/*", signal);
-      const bytes = bytesOf(response.body);
-      // As for a chat stream: resolve once the first bytes are in, so a connection lost before them is still retried.
-      let first: IteratorResult<Uint8Array>;
-      try {
-        first = await bytes.next();
-      } catch (error) {
-        signal.throwIfAborted();
-        throw transportFailure(error, true, client.timeoutMs);
-      }
-      if (first.done) throw malformedResponse("the audio is empty", client.redact);
-      const firstBytes = first.value;
+      // As for a chat stream: resolved once the first bytes are in, so a connection lost before them is still retried.
+      const started = await client.firstBytes(response, signal);
+      if (!started) throw malformedResponse("the audio is empty", client.redact);
+      const { first, rest } = started;
       const { timeoutMs } = client;
       return {
         contentType: String(response.headers["content-type"] ?? "application/octet-stream"),
         body: (async function* () {
           try {
-            yield firstBytes;
-            for (let next = await bytes.next(); !next.done; next = await bytes.next()) yield next.value;
+            yield first;
+            for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
           } catch (error) {
             signal.throwIfAborted();
             throw transportFailure(error, false, timeoutMs);
           } finally {
-            await bytes.return?.();
+            await rest.return?.();
           }
         })(),
       };

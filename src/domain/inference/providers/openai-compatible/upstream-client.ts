@@ -19,7 +19,7 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 type ResponseBody = Dispatcher.ResponseData["body"];
 
-export const bytesOf = (body: ResponseBody) => body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+const bytesOf = (body: ResponseBody) => body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
 
 /** The upstream's explanation of an error status, if it gave one in JSON or plain text. */
 async function readErrorBody(body: ResponseBody, contentType: string): Promise<string | undefined> {
@@ -97,6 +97,22 @@ export function createUpstreamClient(upstream: OpenAICompatibleUpstream, deps: U
     return Buffer.concat(parts);
   }
 
+  /**
+   * Waits for the answer's first bytes, so that a connection dying between
+   * the headers and the answer is still retried; null when the body is empty.
+   */
+  async function firstBytes(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<{ first: Uint8Array; rest: AsyncIterator<Uint8Array> } | null> {
+    const rest = bytesOf(response.body);
+    let first: IteratorResult<Uint8Array>;
+    try {
+      first = await rest.next();
+    } catch (error) {
+      signal.throwIfAborted();
+      throw transportFailure(error, true, timeoutMs);
+    }
+    return first.done ? null : { first: first.value, rest };
+  }
+
   /** The whole answer as JSON, or a malformed-answer error. */
   async function readJson(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
     const text = (await readAll(response, signal)).toString("utf8");
@@ -114,6 +130,7 @@ export function createUpstreamClient(upstream: OpenAICompatibleUpstream, deps: U
     redact,
     timeoutMs,
     post,
+    firstBytes,
     readAll,
     readJson,
   };
