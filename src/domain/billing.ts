@@ -117,6 +117,8 @@ export interface BillingDeps {
 const SWEEP_BATCH = 100;
 
 const insufficientBalance = () => new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
+const holdEnded = () =>
+  new DomainError("service_unavailable", "The service lost track of this request for a while and stopped it; nothing was charged. Retry it.");
 
 /** The most output a budget covers, capped at what was asked; below 1 the request cannot be served. */
 function fitOutput(pricing: Pricing, inputTokens: number, requestedMaxTokens: number, budgetCents: number) {
@@ -352,7 +354,9 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
   function resizeHold<T extends { amountCents: number }>(requestId: string, fit: (budgetCents: number, heldCents: number) => T): Promise<T> {
     return db.transaction(async (tx) => {
       const locked = await lockHold(tx, requestId);
-      if (!locked || locked.hold.status !== "active") throw new DomainError("not_found", `No active hold for request ${requestId}.`);
+      if (!locked) throw new DomainError("not_found", `No hold for request ${requestId}.`);
+      // Ended already: by the sweeper, when this process could not checkpoint it for a whole TTL. The request cannot go on.
+      if (locked.hold.status !== "active") throw holdEnded();
       const { hold } = locked;
       const fitted = fit(locked.balanceCents - locked.heldCents + hold.amountCents, hold.amountCents);
       await tx.update(holds).set({ amountCents: fitted.amountCents }).where(eq(holds.id, hold.id));

@@ -304,6 +304,36 @@ describe("kill -9 while surface requests wait on a slow upstream", () => {
   }, 60_000);
 });
 
+describe("a surface request whose hold the sweeper ends while its upstream answers", () => {
+  it("is not delivered: 503, unbilled, recorded once as interrupted", async () => {
+    const server = await stack.startServer();
+    const { accountId, key } = await stack.customer(server, 1_000);
+    surfaces.set({ answerDelayMs: 6_000 });
+    const sending = sendSurface(server, key, "embeddings");
+    await eventually(async () => surfaces.requests.length, (n) => n === 1, 5_000);
+    const { requestId } = await onlyRequest(stack.sql, accountId);
+    // Checkpoints skip a hold locked by someone else, so holding its row lock past HOLD_TTL_SECONDS stops its
+    // expiry from moving, as when the process's checkpoints cannot reach the database; then the sweeper ends it.
+    await stack.sql.begin(async (tx) => {
+      await tx`select 1 from holds where request_id = ${requestId} for update`;
+      await sleep(3_000);
+    });
+    const swept = await eventually(() => onlyRequest(stack.sql, accountId), (t) => t.hold?.status !== "active", 5_000);
+    expect(swept.hold?.status, "the sweeper ended the hold while the upstream answered").toBe("expired");
+
+    const outcome = await sending;
+    const trail = await onlyRequest(stack.sql, accountId);
+    expect({ status: outcome.status, code: outcome.body?.error?.code }).toEqual({ status: 503, code: "service_unavailable" });
+    expect(trail).toMatchObject({
+      record: { status: "interrupted", httpStatus: 503, errorCode: "service_unavailable", costCents: 0 },
+      chargedCents: 0,
+      chargeKeys: [],
+    });
+    await stack.expectExactBooks();
+    await server.stop();
+  }, 30_000);
+});
+
 describe("a client that aborts while a surface request waits on a slow upstream", () => {
   let server: ServerProcess;
   beforeAll(async () => {
@@ -411,10 +441,12 @@ describe("PostgreSQL drops the server's connections around the surfaces' settles
     // Delivered means charged, once; the speech audio arrived whole.
     expect
       .soft(
-        answered.filter((o) => {
-          const trail = trailOf(books, o.requestId);
-          return trail?.record?.status !== "succeeded" || trail.chargeKeys.length !== 1 || trail.chargedCents < 1 || trail.chargedCents !== trail.record.costCents;
-        }).map(label),
+        answered
+          .filter((o) => {
+            const trail = trailOf(books, o.requestId);
+            return trail?.record?.status !== "succeeded" || trail.chargeKeys.length !== 1 || trail.chargedCents < 1 || trail.chargedCents !== trail.record.costCents;
+          })
+          .map((o) => `${label(o)}: ${JSON.stringify(trailOf(books, o.requestId) ?? "no hold, no record")}`),
         "200s not charged exactly once",
       )
       .toEqual([]);

@@ -283,7 +283,9 @@ export function billingScenarios(getDb: () => Db): void {
       expect(await billing.refitHold({ ...refit, inputTokens: 15_000 })).toEqual({ amountCents: 5, maxTokens: 999 });
       expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 5, heldCents: 5 });
       await settle(billing, requestId, 0);
-      expect(await rejectionOf(billing.refitHold(refit))).toMatchObject({ code: "not_found" });
+      // A hold ended meanwhile (by the sweeper, say) cannot be resized: the request stops with 503.
+      expect(await rejectionOf(billing.refitHold(refit))).toMatchObject({ code: "service_unavailable" });
+      expect(await rejectionOf(billing.refitHold({ ...refit, requestId: "req_unknown" }))).toMatchObject({ code: "not_found" });
     });
 
     it("rejects an unknown account; a repeated reserve (a retry after a lost commit) returns the same hold", async () => {

@@ -323,6 +323,12 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       if (beforeDelivery) {
         try {
           const settled = await settle();
+          // Fix (found by test/faults/surface-faults.test.ts): a hold closed before this settle, unbilled, though
+          // the answer has a price, was ended by the sweeper (this process's checkpoints had not reached it for
+          // a whole TTL): released and recorded interrupted. Delivering the answer now would deliver it unbilled.
+          if (!settled.settledNow && settled.chargedCents === 0 && costCents > 0 && !hold.covered) {
+            throw new Error("the hold was ended by the sweeper before the request settled");
+          }
           ended = Promise.resolve(report(settled));
           close();
           return ended;
