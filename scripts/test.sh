@@ -8,6 +8,8 @@
 #   SENTX_TEST_DATABASE_URL  PostgreSQL admin connection (may CREATE DATABASE)
 #   SENTX_TEST_REDIS_URL     Redis
 #   SENTX_TEST_CLAMD_URL     ClamAV clamd, tcp://host:port
+# and SENTX_TEST_CHROMIUM, the browser the dashboard's tests drive (Debian's
+# chromium package).
 # A configured URL that does not work is reported and replaced by a
 # throwaway instance (the machine's default is only tried when unset).
 # Missing server packages are installed with apt-get when running as root.
@@ -25,6 +27,8 @@ source scripts/provision/postgres.sh
 source scripts/provision/redis.sh
 # shellcheck source=SCRIPTDIR/provision/clamd.sh
 source scripts/provision/clamd.sh
+# shellcheck source=SCRIPTDIR/provision/chromium.sh
+source scripts/provision/chromium.sh
 
 # Runs on every exit (success, failure, Ctrl-C): stop what we started,
 # delete the temp dir, keep the exit code of whatever ended the script.
@@ -68,9 +72,20 @@ ensure_node_modules
 provision_postgres
 provision_redis
 provision_clamd
+provision_chromium
 
-log "type-checking (tsc --noEmit)"
+# The browser tests drive the built dashboard: built here, before any test file runs, so none of them
+# sees web/dist half-written (test/support/browser.ts builds it too when vitest is run by hand).
+log "building the web dashboard (npm run web:build)"
+ensure_test_env_tmp
+npm run --silent web:build >"$TEST_ENV_TMP/web-build.log" 2>&1 || {
+  tail -n 30 "$TEST_ENV_TMP/web-build.log" >&2
+  die "the web dashboard did not build"
+}
+
+log "type-checking (tsc --noEmit; web/ has a browser config of its own)"
 npx --no -- tsc --noEmit -p tsconfig.json
+npx --no -- tsc --noEmit -p web
 log "running the test suite (vitest run${*:+ $*})"
 ensure_test_env_tmp
 results="$TEST_ENV_TMP/vitest.json"

@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { Config } from "./config.js";
 import { isEndpoint, type UpstreamConfig } from "./domain/inference/model-table.js";
 import type { Account } from "./domain/schema/index.js";
@@ -59,7 +60,12 @@ function scannerLines({ files: { scanning } }: Config, scannerAnswers: boolean |
   }
 }
 
-function firstRunLines(baseUrl: string, model: string, { account, key }: { account: Account; key: string }): string[] {
+/** The ops CLI finds the server and its ops token in DATA_DIR: named when it is not the default ./data. */
+const opsCommand = (config: Config) =>
+  `${config.dataDir === resolve("./data") ? "" : `DATA_DIR=${JSON.stringify(config.dataDir)} `}npm run ops --`;
+
+function firstRunLines(config: Config, baseUrl: string, { account, key }: { account: Account; key: string }): string[] {
+  const model = config.models.defaultModel;
   const dollars = (account.balanceCents / 100).toFixed(2);
   return [
     "",
@@ -75,10 +81,12 @@ function firstRunLines(baseUrl: string, model: string, { account, key }: { accou
     `    -H "Content-Type: application/json" \\`,
     `    -d '{"model":${JSON.stringify(model)},"messages":[{"role":"user","content":"Hello!"}]}'`,
     "",
-    "To sign in to this account on the dashboard API, get a one-time token and claim the account with a password of yours:",
+    "To sign in to this account on the web dashboard, claim it: it has no password yet. Get a one-time claim token:",
     "",
-    `  npm run ops -- accounts.issueClaimToken '{"accountId":"${account.id}"}'`,
-    `  then: mutation { claimAccount(token: "claim_…", password: "…") { token } }`,
+    `  ${opsCommand(config)} accounts.issueClaimToken '{"accountId":"${account.id}"}'`,
+    "",
+    `then open ${baseUrl}/dashboard/claim, paste the claimToken it prints and choose a password.`,
+    `(Over the API alone: mutation { claimAccount(token: "claim_…", password: "…") { token } } at ${baseUrl}/graphql.)`,
   ];
 }
 
@@ -99,12 +107,13 @@ export function printBanner({
     "",
     `SentX is running at ${baseUrl}`,
     `  OpenAI-compatible API: ${baseUrl}/v1`,
+    `  web dashboard: ${baseUrl}/dashboard`,
     `  dashboard API (GraphQL): ${baseUrl}/graphql${config.graphqlDevTools ? " (open it in a browser for GraphiQL)" : ""}`,
     databaseLine(config),
     redisLine(config),
     ...scannerLines(config, scannerAnswers),
     ...modelLines(config),
-    ...(firstRun ? firstRunLines(baseUrl, config.models.defaultModel, firstRun) : []),
+    ...(firstRun ? firstRunLines(config, baseUrl, firstRun) : []),
     "",
     `Ops CLI: npm run ops -- accounts.create '{"email":"you@example.com","initialCreditsCents":500}'`,
     "",

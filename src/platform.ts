@@ -63,6 +63,7 @@ import { accessLog } from "./rest/access-log.js";
 import { createOpenAIFacade, createPlainChatApi } from "./rest/app.js";
 import { clientAddress, type ClientAddressVariables } from "./rest/client-address.js";
 import { createErrorHandler, renderError } from "./rest/errors.js";
+import { dashboardAppRoutes } from "./rest/dashboard-app.js";
 import { healthRoutes } from "./rest/health.js";
 import { metricsEndpoint, opsTokenRequired } from "./rest/metrics-endpoint.js";
 import { requestId } from "./rest/request-id.js";
@@ -320,7 +321,9 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
       createPlainChatApi({ auth, chat, limits, clock, maxBodyBytes: config.maxBodyBytes, defaultModel: config.models.defaultModel }),
     )
     .route("/", stripeWebhookRoutes(createStripeWebhookIntake({ stripe, queue: oneOffJobs })))
-    .route("/", new Hono<{ Variables: ClientAddressVariables }>().all("/graphql", (c) => graphql.fetch(c.req.raw, c.get("clientAddress"))));
+    .route("/", new Hono<{ Variables: ClientAddressVariables }>().all("/graphql", (c) => graphql.fetch(c.req.raw, c.get("clientAddress"))))
+    // The web dashboard, a page on the API above (web/; built by npm run web:build).
+    .route("/", dashboardAppRoutes());
   // With ADMIN_PORT the ops API and /metrics get a listener of their own, private by where it binds, so
   // /metrics is open there; without it they share the public port, and /metrics wants the ops token.
   const admin = config.admin && { ...config.admin, fetch: listenerApp().route("/", opsAndMetrics({ metricsNeedToken: false })).fetch };

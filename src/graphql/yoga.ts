@@ -56,6 +56,24 @@ const noIntrospection: Plugin = {
     })),
 };
 
+/** The dashboard API's schema, every part of it: also what the web dashboard's typed client is generated from (npm run web:schema). */
+export const dashboardTypeDefs = [
+  /* GraphQL */ `
+    type Query {
+      "The platform's name, to check the dashboard API is reachable."
+      platform: String!
+    }
+    type Mutation
+  `,
+  accountTypeDefs,
+  keysTypeDefs,
+  filesTypeDefs,
+  ledgerTypeDefs,
+  identitiesTypeDefs,
+  usageTypeDefs,
+  topUpsTypeDefs,
+];
+
 export interface DashboardGraphQLDeps {
   /** Browser origins the dashboard is served from (DASHBOARD_ORIGINS). */
   dashboardOrigins: readonly string[];
@@ -122,22 +140,7 @@ export function createDashboardGraphQL({
     // Also hides the field names a misspelt query would otherwise be offered ("Did you mean …").
     plugins: [EnvelopArmorPlugin(queryLimits), varyByOrigin, csrfTokenRequired, ...(devTools ? [] : [noIntrospection])],
     schema: createSchema({
-      typeDefs: [
-        /* GraphQL */ `
-          type Query {
-            "The platform's name, to check the dashboard API is reachable."
-            platform: String!
-          }
-          type Mutation
-        `,
-        accountTypeDefs,
-        keysTypeDefs,
-        filesTypeDefs,
-        ledgerTypeDefs,
-        identitiesTypeDefs,
-        usageTypeDefs,
-        topUpsTypeDefs,
-      ],
+      typeDefs: dashboardTypeDefs,
       resolvers: {
         Query: { platform: () => "SentX", ...account.Query, ...keyResolvers.Query, ...fileResolvers.Query, ...ledger.Query, ...identity.Query, ...usageSeries.Query, ...topUp.Query },
         Mutation: { ...account.Mutation, ...keyResolvers.Mutation, ...fileResolvers.Mutation, ...topUp.Mutation },

@@ -102,8 +102,8 @@ describe("createTopUpCheckout", () => {
       client_reference_id: topUp.id,
       ...Object.fromEntries(Object.entries(metadata).map(([k, v]) => [`metadata[${k}]`, v])),
       ...Object.fromEntries(Object.entries(metadata).map(([k, v]) => [`payment_intent_data[metadata][${k}]`, v])),
-      success_url: "https://sentx.example/dashboard/credits?top_up=success&session_id={CHECKOUT_SESSION_ID}",
-      cancel_url: "https://sentx.example/dashboard/credits?top_up=cancelled",
+      success_url: "https://sentx.example/dashboard/credits/success?session_id={CHECKOUT_SESSION_ID}",
+      cancel_url: "https://sentx.example/dashboard/credits/cancel",
     });
     const row = await owner.topUp(topUp.id);
     expect(row).toMatchObject({ accountId: owner.accountId, status: "pending", checkoutSessionId: sessionId, checkoutUrl: url });
@@ -113,7 +113,7 @@ describe("createTopUpCheckout", () => {
     const t = started.redis;
     const owner = await stripeOwner(t);
     await owner.openTopUp(500);
-    expect(stripe.requests.at(-1)!.form.cancel_url).toBe(`${t.url}/dashboard/credits?top_up=cancelled`);
+    expect(stripe.requests.at(-1)!.form.cancel_url).toBe(`${t.url}/dashboard/credits/cancel`);
   });
 
   it("refuses amounts outside $5 to $1,000 or not in whole cents, without calling Stripe", async () => {

@@ -6,4 +6,6 @@ export const testEnv = {
   /** A redis-server binary, for tests that start and kill a Redis of their own. */
   redisServer: process.env.SENTX_TEST_REDIS_SERVER ?? "redis-server",
   clamdUrl: process.env.SENTX_TEST_CLAMD_URL ?? "tcp://127.0.0.1:3310",
+  /** The Chromium binary the dashboard's browser tests drive (Debian's chromium package). */
+  chromium: process.env.SENTX_TEST_CHROMIUM ?? "/usr/bin/chromium",
 };

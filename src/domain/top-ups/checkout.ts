@@ -19,11 +19,11 @@ export const topUpAmountCents = z.number().int(AMOUNT_RULE).min(TOP_UP_MIN_CENTS
 export const TOP_UP_CHECKOUTS_PER_HOUR = 10;
 const HOUR_MS = 3_600_000;
 
-/** Where Stripe sends the payer back to: the dashboard's credits page. */
+/** Where Stripe sends the payer back to: the web dashboard's pages for a paid and a cancelled top-up (web/src/pages/credits.tsx). */
 const returnUrls = (baseUrl: string) => {
   const credits = `${baseUrl.replace(/\/+$/, "")}/dashboard/credits`;
   // Stripe fills in {CHECKOUT_SESSION_ID} itself.
-  return { successUrl: `${credits}?top_up=success&session_id={CHECKOUT_SESSION_ID}`, cancelUrl: `${credits}?top_up=cancelled` };
+  return { successUrl: `${credits}/success?session_id={CHECKOUT_SESSION_ID}`, cancelUrl: `${credits}/cancel` };
 };
 
 export interface TopUpCheckoutInput {

@@ -1,0 +1,1 @@
+export function webBuildState(root: string): "missing" | "stale" | "current" | "prebuilt";
