@@ -1,7 +1,9 @@
-import { readFile, stat } from "node:fs/promises";
-import { dirname, extname, join, resolve, sep } from "node:path";
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { serveStatic } from "@hono/node-server/serve-static";
 import { type Context, Hono } from "hono";
+import { createMiddleware } from "hono/factory";
 
 /** Where `npm run web:build` writes the web dashboard. */
 export const DEFAULT_DASHBOARD_DIST = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "web", "dist");
@@ -35,19 +37,6 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
 // index.html names the current assets: always asked for again, so a new build shows at the next load.
 const REVALIDATE = "no-cache";
 
-const CONTENT_TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".ico": "image/x-icon",
-  ".json": "application/json",
-  ".map": "application/json",
-  ".woff2": "font/woff2",
-  ".txt": "text/plain; charset=utf-8",
-};
-
 const NOT_BUILT_PAGE = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Dashboard not built</title></head>
@@ -61,52 +50,48 @@ const NOT_BUILT_PAGE = `<!doctype html>
 </html>
 `;
 
-async function readIfFile(path: string): Promise<Buffer | null> {
+async function readIndex(root: string): Promise<Buffer | null> {
   try {
-    return (await stat(path)).isFile() ? await readFile(path) : null;
+    return await readFile(join(root, "index.html"));
   } catch {
     return null;
   }
 }
 
+const HTML = "text/html; charset=utf-8";
+/** A request for a file (a name with an extension) rather than for an app route such as /dashboard/usage. */
+const namesFile = (path: string) => /\.[A-Za-z0-9]+$/.test(path);
+
 /**
- * The web dashboard (a single-page app) at /dashboard: its built files, and index.html for every app route
- * (/dashboard/usage, …) so a deep link or a reload works. Read from disk on each request: a rebuild shows
- * without a restart, and the hashed assets are cached by browsers anyway.
+ * The web dashboard (a single-page app) at /dashboard: its built files (Hono's
+ * serveStatic, which refuses paths that climb out of the build), and
+ * index.html for every app route (/dashboard/usage, …) so a deep link or a
+ * reload works. Read from disk on each request: a rebuild shows without a
+ * restart, and the hashed assets are cached by browsers anyway.
  */
 export function dashboardAppRoutes({ distDir = DEFAULT_DASHBOARD_DIST }: { distDir?: string } = {}) {
   const root = resolve(distDir);
 
-  const answer = (c: Context, body: Buffer | string, status: 200 | 404 | 503, headers: Record<string, string>) =>
-    c.body(typeof body === "string" ? body : new Uint8Array(body), status, { ...SECURITY_HEADERS, ...headers });
-
   async function app(c: Context) {
-    const index = await readIfFile(join(root, "index.html"));
-    if (!index) {
-      return answer(c, NOT_BUILT_PAGE, 503, { "content-type": CONTENT_TYPES[".html"]!, "cache-control": "no-store", "retry-after": "60" });
-    }
-    return answer(c, index, 200, { "content-type": CONTENT_TYPES[".html"]!, "cache-control": REVALIDATE });
+    const index = await readIndex(root);
+    if (!index) return c.body(NOT_BUILT_PAGE, 503, { "content-type": HTML, "cache-control": "no-store", "retry-after": "60" });
+    return c.body(new Uint8Array(index), 200, { "content-type": HTML, "cache-control": REVALIDATE });
   }
 
-  async function file(c: Context) {
-    const relative = c.req.path.slice("/dashboard/".length);
-    let name: string;
-    try {
-      name = decodeURIComponent(relative);
-    } catch {
-      return app(c);
-    }
-    const type = CONTENT_TYPES[extname(name).toLowerCase()];
-    const path = resolve(root, name);
-    // A name with a known file extension is a file or nothing; anything else is an app route. Never outside dist/.
-    if (!type || name.includes("\0") || !path.startsWith(root + sep)) return app(c);
-    const bytes = await readIfFile(path);
-    if (!bytes) {
-      return answer(c, "Not found.\n", 404, { "content-type": CONTENT_TYPES[".txt"]!, "cache-control": "no-store" });
-    }
-    const hashed = name.startsWith("assets/");
-    return answer(c, bytes, 200, { "content-type": type, "cache-control": hashed ? IMMUTABLE : REVALIDATE });
-  }
+  const files = serveStatic({ root, rewriteRequestPath: (path) => path.slice("/dashboard".length) });
 
-  return new Hono().get("/dashboard", app).get("/dashboard/*", file);
+  return new Hono()
+    .use("/dashboard", secured)
+    .use("/dashboard/*", secured)
+    .get("/dashboard", app)
+    .get("/dashboard/*", (c, next) => (namesFile(c.req.path) ? next() : app(c)), files, (c) =>
+      c.body("Not found.\n", 404, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" }),
+    );
 }
+
+/** Every answer under /dashboard, files and app routes alike, carries the security headers, and says how long it keeps. */
+const secured = createMiddleware(async (c, next) => {
+  await next();
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
+  if (!c.res.headers.has("cache-control")) c.header("cache-control", c.req.path.startsWith("/dashboard/assets/") ? IMMUTABLE : REVALIDATE);
+});
