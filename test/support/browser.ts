@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
@@ -63,9 +64,14 @@ export function browserForFile() {
 export async function newContext(
   browser: Browser,
   baseURL: string,
-  { viewport = DESKTOP, timezoneId = "UTC", permissions = [] }: { viewport?: { width: number; height: number }; timezoneId?: string; permissions?: string[] } = {},
+  {
+    viewport = DESKTOP,
+    timezoneId = "UTC",
+    permissions = [],
+    colorScheme = "light",
+  }: { viewport?: { width: number; height: number }; timezoneId?: string; permissions?: string[]; colorScheme?: "light" | "dark" } = {},
 ): Promise<BrowserContext> {
-  const context = await browser.newContext({ baseURL, viewport, locale: "en-US", timezoneId, acceptDownloads: true });
+  const context = await browser.newContext({ baseURL, viewport, locale: "en-US", timezoneId, colorScheme, acceptDownloads: true });
   if (permissions.length > 0) await context.grantPermissions(permissions, { origin: baseURL });
   context.setDefaultTimeout(PAGE_TIMEOUT_MS);
   const origin = new URL(baseURL).origin;
@@ -118,4 +124,48 @@ export async function tableRows(table: Locator): Promise<string[][]> {
   return table
     .locator("tbody tr")
     .evaluateAll((rows) => rows.map((row) => [...row.querySelectorAll("th, td")].map((cell) => (cell.textContent ?? "").trim())));
+}
+
+// axe-core, as the page runs it. Injected by evaluation rather than a <script> tag: the dashboard's
+// Content-Security-Policy (script-src 'self') rightly refuses inline scripts, and the test must not loosen it.
+let axeSource: string | null = null;
+const axeScript = () => (axeSource ??= readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8"));
+
+/**
+ * The WCAG 2.0, 2.1 and 2.2 success criteria at levels A and AA that axe tests (colour contrast among them), and
+ * axe's best practices (landmarks, one h1, heading levels in order), which a page that meets WCAG may still miss.
+ */
+export const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] as const;
+
+/** One failed rule: its id, what it asks, and the elements (CSS selectors) that fail it. */
+export interface AxeViolation {
+  rule: string;
+  impact: string | null;
+  help: string;
+  elements: { target: string; why: string }[];
+}
+
+/**
+ * axe-core's WCAG 2 A/AA rules (and best practices) run on the page as it is now, and the rules it fails. `skip` leaves rules out
+ * for the elements matching a selector only (a third-party widget the app cannot change), each with its reason.
+ */
+export async function accessibilityViolations(page: Page, { skip = [] }: { skip?: { rule: string; selector: string; why: string }[] } = {}): Promise<AxeViolation[]> {
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(axeScript());
+  return page.evaluate(
+    async ({ tags, skip }) => {
+      const axe = (window as unknown as { axe: typeof import("axe-core") }).axe;
+      const only = (type: "tag" | "rule", values: string[]) => ({ runOnly: { type, values }, resultTypes: ["violations" as const] });
+      const skipped = new Set(skip.map(({ rule }) => rule));
+      const found = (await axe.run(document, only("tag", [...tags]))).violations.filter((violation) => !skipped.has(violation.id));
+      // A skipped rule still runs on every element but its selector's.
+      for (const { rule, selector } of skip) found.push(...(await axe.run({ exclude: [selector] }, only("rule", [rule]))).violations);
+      return found.map((violation) => ({
+        rule: violation.id,
+        impact: violation.impact ?? null,
+        help: violation.help,
+        elements: violation.nodes.map((node) => ({ target: node.target.join(" "), why: node.failureSummary ?? "" })),
+      }));
+    },
+    { tags: AXE_TAGS, skip },
+  );
 }

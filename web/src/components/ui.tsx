@@ -1,5 +1,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
+import { useAction } from "../lib/use-action";
+import type { useKeysetPages } from "../lib/keyset-pages";
 
 /** An error where it happened, read out by screen readers as it appears. */
 export function ErrorText({ error }: { error: string | null }) {
@@ -19,28 +21,78 @@ export function Status({ children }: { children: ComponentChildren }) {
   );
 }
 
+/** A form's error (if its last submit failed) and its submit button, which says what it is doing while busy. */
+export function SubmitRow({ busy, error, label, busyLabel = label }: { busy: boolean; error: string | null; label: string; busyLabel?: string }) {
+  return (
+    <>
+      <ErrorText error={error} />
+      <button type="submit" class="primary" disabled={busy}>
+        {busy ? busyLabel : label}
+      </button>
+    </>
+  );
+}
+
+/** A column heading: its text, or a name only screen readers read (the row buttons' column). */
+export type Column = string | { hidden: string };
+
+/**
+ * A table that scrolls sideways inside its own frame on a narrow screen (the page never does), named by a
+ * caption screen readers read (the heading above it shows the same words). The frame takes focus, named
+ * as its table, so that a keyboard can scroll it too (WCAG 2.1.1).
+ */
+export function DataTable({
+  caption,
+  columns,
+  children,
+  id,
+  tall = false,
+}: {
+  caption: string;
+  columns: readonly Column[];
+  children: ComponentChildren;
+  id?: string;
+  /** Many rows: the frame scrolls down too, its header row staying in view. */
+  tall?: boolean;
+}) {
+  return (
+    <div class={tall ? "table-scroll tall" : "table-scroll"} role="group" aria-label={caption} tabIndex={0}>
+      <table id={id}>
+        <caption class="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            {columns.map((column, index) => (
+              <th key={index} scope="col">
+                {typeof column === "string" ? column : <span class="visually-hidden">{column.hidden}</span>}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 /**
  * A modal confirmation (the browser's <dialog>: focus moves into it and stays there, Escape cancels).
- * The confirm button's text says what happens ("Revoke key").
+ * The confirm button's text says what happens ("Revoke key"); a refusal of `onConfirm` is shown in the dialog.
  */
 export function ConfirmDialog({
   title,
   children,
   confirmLabel,
-  busy,
-  error,
   onConfirm,
   onCancel,
 }: {
   title: string;
   children: ComponentChildren;
   confirmLabel: string;
-  busy: boolean;
-  error: string | null;
-  onConfirm: () => void;
+  onConfirm: () => Promise<void>;
   onCancel: () => void;
 }) {
   const dialog = useRef<HTMLDialogElement>(null);
+  const { busy, error, run } = useAction();
   useEffect(() => {
     const element = dialog.current;
     if (!element) return;
@@ -66,7 +118,7 @@ export function ConfirmDialog({
       {children}
       <ErrorText error={error} />
       <div class="actions">
-        <button type="button" class="danger" onClick={onConfirm} disabled={busy}>
+        <button type="button" class="danger" onClick={() => void run(onConfirm)} disabled={busy}>
           {busy ? "Working…" : confirmLabel}
         </button>
         <button type="button" onClick={onCancel} autofocus>
@@ -77,29 +129,15 @@ export function ConfirmDialog({
   );
 }
 
-/** Keyset pages: "Newer" goes back through the cursors seen, "Older" follows the last page's nextCursor. */
-export function Pager({
-  label,
-  page,
-  hasPrevious,
-  hasNext,
-  onPrevious,
-  onNext,
-}: {
-  label: string;
-  page: number;
-  hasPrevious: boolean;
-  hasNext: boolean;
-  onPrevious: () => void;
-  onNext: () => void;
-}) {
+/** Keyset pages: "Previous page" goes back through the cursors seen, "Next page" follows the last page's nextCursor. */
+export function Pager({ label, pages, nextCursor }: { label: string; pages: ReturnType<typeof useKeysetPages>; nextCursor: string | null | undefined }) {
   return (
     <nav class="pager" aria-label={`${label} pages`}>
-      <button type="button" onClick={onPrevious} disabled={!hasPrevious}>
+      <button type="button" onClick={pages.previous} disabled={!pages.hasPrevious}>
         Previous page
       </button>
-      <span>Page {page}</span>
-      <button type="button" onClick={onNext} disabled={!hasNext}>
+      <span>Page {pages.page}</span>
+      <button type="button" onClick={() => nextCursor && pages.next(nextCursor)} disabled={!nextCursor}>
         Next page
       </button>
     </nav>

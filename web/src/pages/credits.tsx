@@ -1,9 +1,11 @@
 // Credits: the balance, top-ups through Stripe Checkout (and the pages Stripe sends the payer back to), the ledger.
 import { useEffect, useState } from "preact/hooks";
-import { graphql, messageOf, request, type ResultOf, type VariablesOf } from "../api";
-import { ErrorText, Pager } from "../components/ui";
+import { graphql, request, type VariablesOf } from "../api";
+import { DataTable, ErrorText, Pager, SubmitRow } from "../components/ui";
 import { money, number, when } from "../lib/format";
 import { useKeysetPages } from "../lib/keyset-pages";
+import { useAction } from "../lib/use-action";
+import { useLoad } from "../lib/use-load";
 import { useSession } from "../session";
 
 const CREATE_CHECKOUT = graphql(`
@@ -117,29 +119,20 @@ export function CreditsPage() {
 function TopUpForm() {
   const [choice, setChoice] = useState<string>("25");
   const [custom, setCustom] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useAction();
   return (
     <form
       class="panel"
       aria-labelledby="top-up-title"
-      onSubmit={async (event) => {
+      onSubmit={(event) => {
         event.preventDefault();
         const cents = choice === "custom" ? customAmountCents(custom) : Number(choice) * 100;
-        if (cents === null) {
-          setError("Enter an amount from $5 to $1,000, in dollars and cents (for example 12.50).");
-          return;
-        }
-        setBusy(true);
-        setError(null);
-        try {
+        if (cents === null) return setError("Enter an amount from $5 to $1,000, in dollars and cents (for example 12.50).");
+        void run(async () => {
           const { createTopUpCheckout } = await request(CREATE_CHECKOUT, { amountCents: cents });
           // Stripe's Checkout page takes the payment; it sends the payer back to /dashboard/credits/success or /cancel.
           window.location.assign(createTopUpCheckout.url);
-        } catch (failure) {
-          setError(messageOf(failure));
-          setBusy(false);
-        }
+        });
       }}
     >
       <h2 id="top-up-title">Add credits</h2>
@@ -173,10 +166,7 @@ function TopUpForm() {
           </label>
         )}
       </fieldset>
-      <ErrorText error={error} />
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? "Opening Stripe Checkout…" : "Pay with Stripe"}
-      </button>
+      <SubmitRow busy={busy} error={error} label="Pay with Stripe" busyLabel="Opening Stripe Checkout…" />
       <p class="hint">You pay on Stripe's Checkout page; the credits reach your balance as soon as Stripe confirms the payment.</p>
     </form>
   );
@@ -185,45 +175,26 @@ function TopUpForm() {
 const TOP_UP_STATUS = { PENDING: "Waiting for payment", PAID: "Paid", FAILED: "Failed", EXPIRED: "Expired" } as const;
 
 function RecentTopUps() {
-  const [topUps, setTopUps] = useState<ResultOf<typeof TOP_UPS>["topUps"]["nodes"] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    request(TOP_UPS).then(
-      (data) => setTopUps(data.topUps.nodes),
-      (failure) => setError(messageOf(failure)),
-    );
-  }, []);
+  const { data: topUps, error } = useLoad(async () => (await request(TOP_UPS)).topUps.nodes, []);
   if (!error && (!topUps || topUps.length === 0)) return null;
   return (
     <section aria-labelledby="top-ups-title">
       <h2 id="top-ups-title">Recent top-ups</h2>
       <ErrorText error={error} />
       {topUps && (
-        <div class="table-scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">Amount</th>
-                <th scope="col">Status</th>
-                <th scope="col">Credited</th>
-              </tr>
-            </thead>
-            <tbody>
-              {topUps.map((topUp) => (
-                <tr key={topUp.id}>
-                  <td>{when(topUp.createdAt)}</td>
-                  <td class="num">{money(topUp.amountCents)}</td>
-                  <td>
-                    {TOP_UP_STATUS[topUp.status]}
-                    {topUp.refundedCents > 0 && `, ${money(topUp.refundedCents)} refunded`}
-                  </td>
-                  <td class="num">{money(topUp.creditedCents)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Recent top-ups" columns={["Started", "Amount", "Status", "Credited"]}>
+          {topUps.map((topUp) => (
+            <tr key={topUp.id}>
+              <td>{when(topUp.createdAt)}</td>
+              <td class="num">{money(topUp.amountCents)}</td>
+              <td>
+                {TOP_UP_STATUS[topUp.status]}
+                {topUp.refundedCents > 0 && `, ${money(topUp.refundedCents)} refunded`}
+              </td>
+              <td class="num">{money(topUp.creditedCents)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );
@@ -232,20 +203,10 @@ function RecentTopUps() {
 function LedgerHistory() {
   const [kind, setKind] = useState<Kind | "">("");
   const pages = useKeysetPages();
-  const [page, setPage] = useState<ResultOf<typeof LEDGER>["ledger"] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    let current = true;
-    setError(null);
-    request(LEDGER, { first: LEDGER_PAGE, after: pages.after, kind: (kind || null) as LedgerKind }).then(
-      (data) => current && setPage(data.ledger),
-      (failure) => current && setError(messageOf(failure)),
-    );
-    return () => {
-      current = false;
-    };
-  }, [kind, pages.after]);
+  const { data: page, error } = useLoad(
+    async () => (await request(LEDGER, { first: LEDGER_PAGE, after: pages.after, kind: (kind || null) as LedgerKind })).ledger,
+    [kind, pages.after],
+  );
 
   return (
     <section aria-labelledby="ledger-title">
@@ -274,44 +235,23 @@ function LedgerHistory() {
       ) : page.nodes.length === 0 ? (
         <p>Nothing here yet.</p>
       ) : (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Ledger</caption>
-            <thead>
-              <tr>
-                <th scope="col">Date</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Amount</th>
-                <th scope="col">Balance after</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.nodes.map((entry) => (
-                <tr key={entry.id}>
-                  <td>{when(entry.createdAt)}</td>
-                  <td>{KIND_LABELS[entry.kind]}</td>
-                  <td class={`num ${entry.amountCents < 0 ? "debit" : "credit"}`}>{money(entry.amountCents)}</td>
-                  <td class="num">{money(entry.balanceAfterCents)}</td>
-                  <td>
-                    {entry.request
-                      ? `${entry.request.model}, ${entry.request.endpoint}: ${number(entry.request.inputTokens)} in, ${number(entry.request.outputTokens)} out`
-                      : (entry.memo ?? "")}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Ledger" columns={["Date", "Kind", "Amount", "Balance after", "Details"]}>
+          {page.nodes.map((entry) => (
+            <tr key={entry.id}>
+              <td>{when(entry.createdAt)}</td>
+              <td>{KIND_LABELS[entry.kind]}</td>
+              <td class={`num ${entry.amountCents < 0 ? "debit" : "credit"}`}>{money(entry.amountCents)}</td>
+              <td class="num">{money(entry.balanceAfterCents)}</td>
+              <td>
+                {entry.request
+                  ? `${entry.request.model}, ${entry.request.endpoint}: ${number(entry.request.inputTokens)} in, ${number(entry.request.outputTokens)} out`
+                  : (entry.memo ?? "")}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
-      <Pager
-        label="History"
-        page={pages.page}
-        hasPrevious={pages.hasPrevious}
-        hasNext={Boolean(page?.nextCursor)}
-        onPrevious={pages.previous}
-        onNext={() => page?.nextCursor && pages.next(page.nextCursor)}
-      />
+      <Pager label="History" pages={pages} nextCursor={page?.nextCursor} />
     </section>
   );
 }

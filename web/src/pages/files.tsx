@@ -1,9 +1,10 @@
 // Files the account uploaded through the Files API: what they are, when they expire, whether they were scanned; delete.
-import { useEffect, useState } from "preact/hooks";
-import { graphql, messageOf, request, type ResultOf } from "../api";
-import { ConfirmDialog, ErrorText, Pager, Status } from "../components/ui";
+import { useState } from "preact/hooks";
+import { graphql, request, type ResultOf } from "../api";
+import { ConfirmDialog, DataTable, ErrorText, Pager, Status } from "../components/ui";
 import { bytes, when } from "../lib/format";
 import { useKeysetPages } from "../lib/keyset-pages";
+import { useLoad } from "../lib/use-load";
 
 const FILES = graphql(`
   query Files($first: Int!, $after: String) {
@@ -39,26 +40,10 @@ const SCAN_STATUS: Record<string, string> = { scanned: "Scanned, clean", unscann
 
 export function FilesPage() {
   const pages = useKeysetPages();
-  const [page, setPage] = useState<ResultOf<typeof FILES>["files"] | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<FileRow | null>(null);
   const [status, setStatus] = useState<string | null>(null);
   const [reloads, setReloads] = useState(0);
-
-  useEffect(() => {
-    let current = true;
-    request(FILES, { first: FILES_PAGE, after: pages.after }).then(
-      (data) => {
-        if (!current) return;
-        setPage(data.files);
-        setError(null);
-      },
-      (failure) => current && setError(messageOf(failure)),
-    );
-    return () => {
-      current = false;
-    };
-  }, [pages.after, reloads]);
+  const { data: page, error } = useLoad(async () => (await request(FILES, { first: FILES_PAGE, after: pages.after })).files, [pages.after, reloads]);
 
   return (
     <>
@@ -73,91 +58,42 @@ export function FilesPage() {
       ) : page.nodes.length === 0 ? (
         <p>No files{pages.page > 1 ? " on this page" : " yet"}.</p>
       ) : (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Files</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Size</th>
-                <th scope="col">Type</th>
-                <th scope="col">Uploaded</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Virus scan</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.nodes.map((file) => (
-                <tr key={file.id}>
-                  <th scope="row" class="filename">
-                    {file.filename}
-                  </th>
-                  <td class="num">{bytes(file.bytes)}</td>
-                  <td>{file.mimeType}</td>
-                  <td>{when(file.createdAt)}</td>
-                  <td>{when(file.expiresAt)}</td>
-                  <td>{SCAN_STATUS[file.scanStatus] ?? file.scanStatus}</td>
-                  <td class="row-actions">
-                    <button type="button" class="danger" aria-label={`Delete ${file.filename}`} onClick={() => setDeleting(file)}>
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Files" columns={["Name", "Size", "Type", "Uploaded", "Expires", "Virus scan", { hidden: "Actions" }]}>
+          {page.nodes.map((file) => (
+            <tr key={file.id}>
+              <th scope="row" class="filename">
+                {file.filename}
+              </th>
+              <td class="num">{bytes(file.bytes)}</td>
+              <td>{file.mimeType}</td>
+              <td>{when(file.createdAt)}</td>
+              <td>{when(file.expiresAt)}</td>
+              <td>{SCAN_STATUS[file.scanStatus] ?? file.scanStatus}</td>
+              <td class="row-actions">
+                <button type="button" class="danger" aria-label={`Delete ${file.filename}`} onClick={() => setDeleting(file)}>
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
-      <Pager
-        label="Files"
-        page={pages.page}
-        hasPrevious={pages.hasPrevious}
-        hasNext={Boolean(page?.nextCursor)}
-        onPrevious={pages.previous}
-        onNext={() => page?.nextCursor && pages.next(page.nextCursor)}
-      />
+      <Pager label="Files" pages={pages} nextCursor={page?.nextCursor} />
       {deleting && (
-        <DeleteDialog
-          file={deleting}
-          onDone={(deleted) => {
+        <ConfirmDialog
+          title={`Delete ${deleting.filename}?`}
+          confirmLabel="Delete file"
+          onCancel={() => setDeleting(null)}
+          onConfirm={async () => {
+            await request(DELETE_FILE, { id: deleting.id });
             setDeleting(null);
-            if (deleted) {
-              setStatus(`Deleted ${deleted.filename}.`);
-              setReloads((n) => n + 1);
-            }
+            setStatus(`Deleted ${deleting.filename}.`);
+            setReloads((n) => n + 1);
           }}
-        />
+        >
+          <p>Requests that name this file ({deleting.id}) will be refused from now on. This cannot be undone.</p>
+        </ConfirmDialog>
       )}
     </>
-  );
-}
-
-function DeleteDialog({ file, onDone }: { file: FileRow; onDone: (deleted: FileRow | null) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  return (
-    <ConfirmDialog
-      title={`Delete ${file.filename}?`}
-      confirmLabel="Delete file"
-      busy={busy}
-      error={error}
-      onCancel={() => onDone(null)}
-      onConfirm={async () => {
-        setBusy(true);
-        setError(null);
-        try {
-          await request(DELETE_FILE, { id: file.id });
-          onDone(file);
-        } catch (failure) {
-          setError(messageOf(failure));
-          setBusy(false);
-        }
-      }}
-    >
-      <p>Requests that name this file ({file.id}) will be refused from now on. This cannot be undone.</p>
-    </ConfirmDialog>
   );
 }

@@ -1,8 +1,11 @@
 // API keys: list, create (the full key shown once), rename, revoke, and which models each may call.
-import { useCallback, useEffect, useState } from "preact/hooks";
+import type { ComponentChildren } from "preact";
+import { useState } from "preact/hooks";
 import { ApiError, graphql, messageOf, request, type ResultOf } from "../api";
-import { ConfirmDialog, ErrorText, Status } from "../components/ui";
+import { ConfirmDialog, DataTable, ErrorText, Status, SubmitRow } from "../components/ui";
 import { when } from "../lib/format";
+import { useAction, useField } from "../lib/use-action";
+import { useLoad } from "../lib/use-load";
 import { useSession } from "../session";
 
 const KEY_FIELDS = graphql(`
@@ -99,24 +102,20 @@ type Editing = { id: string; what: "name" | "models" } | null;
 
 export function KeysPage() {
   const { account } = useSession();
-  const [keys, setKeys] = useState<ApiKey[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  const { data: keys, error: loadError, setData: setKeys } = useLoad(async () => (await request(KEYS)).keys, []);
   const [created, setCreated] = useState<{ key: string; name: string } | null>(null);
   const [editing, setEditing] = useState<Editing>(null);
   const [revoking, setRevoking] = useState<ApiKey | null>(null);
   const [status, setStatus] = useState<string | null>(null);
 
-  const load = useCallback(async () => {
-    try {
-      setKeys((await request(KEYS)).keys);
-      setLoadError(null);
-    } catch (error) {
-      setLoadError(messageOf(error));
-    }
-  }, []);
-  useEffect(() => void load(), [load]);
-
   const replace = (key: ApiKey) => setKeys((list) => list?.map((old) => (old.id === key.id ? key : old)) ?? [key]);
+  /** A row form's end: the form closes; a saved key takes its row's place, and the status line says what changed. */
+  const editDone = (saidOf: (saved: ApiKey) => string) => (saved: ApiKey | null) => {
+    setEditing(null);
+    if (!saved) return;
+    replace(saved);
+    setStatus(saidOf(saved));
+  };
   const active = keys?.filter((key) => key.status === "active").length ?? 0;
   const { maxActiveKeys, keyCreationsPerHour } = account.limits;
 
@@ -148,147 +147,107 @@ export function KeysPage() {
       ) : keys.length === 0 ? (
         <p>No keys yet: create one above.</p>
       ) : (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">API keys</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Status</th>
-                <th scope="col">Allowed models</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.map((key) => (
-                <tr key={key.id} class={key.status === "revoked" ? "muted" : undefined}>
-                  <th scope="row">
-                    {editing?.id === key.id && editing.what === "name" ? (
-                      <RenameForm
-                        apiKey={key}
-                        onDone={(renamed) => {
-                          setEditing(null);
-                          if (renamed) {
-                            replace(renamed);
-                            setStatus(`Renamed to “${renamed.name}”.`);
-                          }
-                        }}
-                      />
-                    ) : (
-                      key.name
-                    )}
-                  </th>
-                  <td>
-                    <code>
-                      {key.displayPrefix}…{key.displaySuffix}
-                    </code>
-                  </td>
-                  <td>{when(key.createdAt)}</td>
-                  <td>{when(key.lastUsedAt)}</td>
-                  <td>
-                    <span class={`badge ${key.status}`}>{key.status === "active" ? "Active" : "Revoked"}</span>
-                  </td>
-                  <td>
-                    {editing?.id === key.id && editing.what === "models" ? (
-                      <ModelsForm
-                        apiKey={key}
-                        onDone={(updated) => {
-                          setEditing(null);
-                          if (updated) {
-                            replace(updated);
-                            setStatus(`Allowed models of “${updated.name}” saved.`);
-                          }
-                        }}
-                      />
-                    ) : key.allowedModels ? (
-                      key.allowedModels.join(", ")
-                    ) : (
-                      "Every model"
-                    )}
-                  </td>
-                  <td class="row-actions">
-                    {key.status === "active" && editing?.id !== key.id && (
-                      <>
-                        <button type="button" aria-label={`Rename ${key.name}`} onClick={() => setEditing({ id: key.id, what: "name" })}>
-                          Rename
-                        </button>
-                        <button type="button" aria-label={`Allowed models of ${key.name}`} onClick={() => setEditing({ id: key.id, what: "models" })}>
-                          Models
-                        </button>
-                        <button type="button" class="danger" aria-label={`Revoke ${key.name}`} onClick={() => setRevoking(key)}>
-                          Revoke
-                        </button>
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="API keys" columns={["Name", "Key", "Created", "Last used", "Status", "Allowed models", { hidden: "Actions" }]}>
+          {keys.map((key) => (
+            <tr key={key.id} class={key.status === "revoked" ? "muted" : undefined}>
+              <th scope="row">
+                {editing?.id === key.id && editing.what === "name" ? (
+                  <RenameForm
+                    apiKey={key}
+                    onDone={editDone((renamed) => `Renamed to “${renamed.name}”.`)}
+                  />
+                ) : (
+                  key.name
+                )}
+              </th>
+              <td>
+                <code>
+                  {key.displayPrefix}…{key.displaySuffix}
+                </code>
+              </td>
+              <td>{when(key.createdAt)}</td>
+              <td>{when(key.lastUsedAt)}</td>
+              <td>
+                <span class={`badge ${key.status}`}>{key.status === "active" ? "Active" : "Revoked"}</span>
+              </td>
+              <td>
+                {editing?.id === key.id && editing.what === "models" ? (
+                  <ModelsForm
+                    apiKey={key}
+                    onDone={editDone((updated) => `Allowed models of “${updated.name}” saved.`)}
+                  />
+                ) : key.allowedModels ? (
+                  key.allowedModels.join(", ")
+                ) : (
+                  "Every model"
+                )}
+              </td>
+              <td class="row-actions">
+                {key.status === "active" && editing?.id !== key.id && (
+                  <>
+                    <button type="button" aria-label={`Rename ${key.name}`} onClick={() => setEditing({ id: key.id, what: "name" })}>
+                      Rename
+                    </button>
+                    <button type="button" aria-label={`Allowed models of ${key.name}`} onClick={() => setEditing({ id: key.id, what: "models" })}>
+                      Models
+                    </button>
+                    <button type="button" class="danger" aria-label={`Revoke ${key.name}`} onClick={() => setRevoking(key)}>
+                      Revoke
+                    </button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       {revoking && (
-        <RevokeDialog
-          apiKey={revoking}
-          onDone={(revoked) => {
+        <ConfirmDialog
+          title={`Revoke “${revoking.name}”?`}
+          confirmLabel="Revoke key"
+          onCancel={() => setRevoking(null)}
+          onConfirm={async () => {
+            const revoked = (await request(REVOKE_KEY, { id: revoking.id })).revokeKey;
             setRevoking(null);
-            if (revoked) {
-              replace(revoked);
-              setStatus(`“${revoked.name}” is revoked.`);
-            }
+            replace(revoked);
+            setStatus(`“${revoked.name}” is revoked.`);
           }}
-        />
+        >
+          <p>
+            Every app using <code>{revoking.displayPrefix}…{revoking.displaySuffix}</code> is refused from now on. A revoked key cannot be restored.
+          </p>
+        </ConfirmDialog>
       )}
     </>
   );
 }
 
 function CreateKeyForm({ onCreated }: { onCreated: (key: string, apiKey: ApiKey) => void }) {
-  const [name, setName] = useState("");
-  const [models, setModels] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const name = useField();
+  const models = useField();
+  const { busy, error, submit } = useAction(refusal);
   return (
     <form
       class="panel"
       aria-labelledby="create-key-title"
-      onSubmit={async (event) => {
-        event.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          const { createKey } = await request(CREATE_KEY, { name: name.trim(), allowedModels: parseModelList(models) });
-          setName("");
-          setModels("");
-          onCreated(createKey.key, createKey.apiKey);
-        } catch (failure) {
-          setError(refusal(failure));
-        } finally {
-          setBusy(false);
-        }
-      }}
+      onSubmit={submit(async () => {
+        const { createKey } = await request(CREATE_KEY, { name: name.value.trim(), allowedModels: parseModelList(models.value) });
+        onCreated(createKey.key, createKey.apiKey);
+      })}
     >
       <h2 id="create-key-title">Create a key</h2>
       <label>
         Key name
-        <input type="text" name="name" required maxLength={64} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        <input type="text" name="name" required maxLength={64} value={name.value} onInput={name.onInput} />
       </label>
       <label>
         Allowed models (optional)
-        <textarea name="allowedModels" rows={2} aria-describedby="create-key-models-hint" value={models} onInput={(e) => setModels(e.currentTarget.value)} />
+        <textarea name="allowedModels" rows={2} aria-describedby="create-key-models-hint" value={models.value} onInput={models.onInput} />
       </label>
       <p id="create-key-models-hint" class="hint">
         Model ids, separated by commas or new lines. Leave empty to allow every model.
       </p>
-      <ErrorText error={error} />
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? "Creating…" : "Create key"}
-      </button>
+      <SubmitRow busy={busy} error={error} label="Create key" busyLabel="Creating…" />
     </form>
   );
 }
@@ -331,103 +290,54 @@ function NewKey({ created, onDone }: { created: { key: string; name: string }; o
   );
 }
 
-function RenameForm({ apiKey, onDone }: { apiKey: ApiKey; onDone: (renamed: ApiKey | null) => void }) {
-  const [name, setName] = useState(apiKey.name);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+/** A form in a row of the table: its fields, then Save and Cancel. */
+function RowForm({ saveLabel, save, onCancel, children }: { saveLabel: string; save: () => Promise<void>; onCancel: () => void; children: ComponentChildren }) {
+  const { busy, error, submit } = useAction();
   return (
-    <form
-      class="inline-form"
-      onSubmit={async (event) => {
-        event.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          onDone((await request(RENAME_KEY, { id: apiKey.id, name: name.trim() })).renameKey);
-        } catch (failure) {
-          setError(messageOf(failure));
-          setBusy(false);
-        }
-      }}
-    >
-      <label>
-        New name for {apiKey.name}
-        <input type="text" required maxLength={64} value={name} onInput={(e) => setName(e.currentTarget.value)} autofocus />
-      </label>
+    <form class="inline-form" onSubmit={submit(save)}>
+      {children}
       <ErrorText error={error} />
       <div class="actions">
         <button type="submit" class="primary" disabled={busy}>
-          Save name
+          {saveLabel}
         </button>
-        <button type="button" onClick={() => onDone(null)}>
+        <button type="button" onClick={onCancel}>
           Cancel
         </button>
       </div>
     </form>
+  );
+}
+
+function RenameForm({ apiKey, onDone }: { apiKey: ApiKey; onDone: (renamed: ApiKey | null) => void }) {
+  const name = useField(apiKey.name);
+  return (
+    <RowForm
+      saveLabel="Save name"
+      save={async () => onDone((await request(RENAME_KEY, { id: apiKey.id, name: name.value.trim() })).renameKey)}
+      onCancel={() => onDone(null)}
+    >
+      <label>
+        New name for {apiKey.name}
+        <input type="text" required maxLength={64} value={name.value} onInput={name.onInput} autofocus />
+      </label>
+    </RowForm>
   );
 }
 
 function ModelsForm({ apiKey, onDone }: { apiKey: ApiKey; onDone: (updated: ApiKey | null) => void }) {
-  const [models, setModels] = useState(modelsText(apiKey.allowedModels));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const models = useField(modelsText(apiKey.allowedModels));
   return (
-    <form
-      class="inline-form"
-      onSubmit={async (event) => {
-        event.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          onDone((await request(SET_ALLOWED_MODELS, { id: apiKey.id, allowedModels: parseModelList(models) })).setKeyAllowedModels);
-        } catch (failure) {
-          setError(messageOf(failure));
-          setBusy(false);
-        }
-      }}
+    <RowForm
+      saveLabel="Save models"
+      save={async () => onDone((await request(SET_ALLOWED_MODELS, { id: apiKey.id, allowedModels: parseModelList(models.value) })).setKeyAllowedModels)}
+      onCancel={() => onDone(null)}
     >
       <label>
         Allowed models for {apiKey.name}
-        <textarea rows={2} value={models} onInput={(e) => setModels(e.currentTarget.value)} autofocus />
+        <textarea rows={2} value={models.value} onInput={models.onInput} autofocus />
       </label>
       <p class="hint">Separated by commas or new lines; empty allows every model.</p>
-      <ErrorText error={error} />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
-          Save models
-        </button>
-        <button type="button" onClick={() => onDone(null)}>
-          Cancel
-        </button>
-      </div>
-    </form>
-  );
-}
-
-function RevokeDialog({ apiKey, onDone }: { apiKey: ApiKey; onDone: (revoked: ApiKey | null) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  return (
-    <ConfirmDialog
-      title={`Revoke “${apiKey.name}”?`}
-      confirmLabel="Revoke key"
-      busy={busy}
-      error={error}
-      onCancel={() => onDone(null)}
-      onConfirm={async () => {
-        setBusy(true);
-        setError(null);
-        try {
-          onDone((await request(REVOKE_KEY, { id: apiKey.id })).revokeKey);
-        } catch (failure) {
-          setError(messageOf(failure));
-          setBusy(false);
-        }
-      }}
-    >
-      <p>
-        Every app using <code>{apiKey.displayPrefix}…{apiKey.displaySuffix}</code> is refused from now on. A revoked key cannot be restored.
-      </p>
-    </ConfirmDialog>
+    </RowForm>
   );
 }

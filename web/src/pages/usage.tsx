@@ -1,57 +1,67 @@
 // Usage over time: requests, tokens and cost per hour or day of the owner's time zone, broken down by key, model,
 // end user or conversation; every chart has its numbers in a table under it, and what is shown downloads as CSV.
-import { useEffect, useMemo, useState } from "preact/hooks";
-import { graphql, messageOf, request, type ResultOf } from "../api";
+import { useMemo, useState } from "preact/hooks";
+import { graphql, request, type ResultOf } from "../api";
 import { type ChartSeries, TimeChart } from "../components/chart";
-import { ErrorText } from "../components/ui";
+import { DataTable, ErrorText } from "../components/ui";
 import { toCsv } from "../lib/csv";
 import { downloadCsv } from "../lib/download";
 import { money, number } from "../lib/format";
+import { useLoad } from "../lib/use-load";
 import { groupName, usageCsvRows } from "../lib/usage-csv";
 import { addDays, browserTimeZone, dateIn, isTimeZone, startOfDay } from "../lib/zoned-time";
 
-const USAGE = graphql(`
-  query Usage($from: String!, $to: String!, $bucket: UsageBucket!, $timeZone: String!, $groupBy: UsageDimension) {
-    usage(from: $from, to: $to, bucket: $bucket, timeZone: $timeZone, groupBy: $groupBy) {
-      bucket
-      timeZone
-      from
-      to
-      dimension
-      totals {
-        requests
-        inputTokens
-        outputTokens
-        costCents
-      }
-      points {
-        start
-        requests
-        inputTokens
-        outputTokens
-        costCents
-      }
-      groups {
-        id
-        label
-        other
+// Every sum the page shows: of a bucket, and of the whole range.
+const USAGE_TOTALS = graphql(`
+  fragment UsageTotalsFields on UsageTotals {
+    requests
+    inputTokens
+    outputTokens
+    costCents
+  }
+`);
+
+const USAGE_POINT = graphql(`
+  fragment UsagePointFields on UsagePoint {
+    start
+    requests
+    inputTokens
+    outputTokens
+    costCents
+  }
+`);
+
+const USAGE = graphql(
+  `
+    query Usage($from: String!, $to: String!, $bucket: UsageBucket!, $timeZone: String!, $groupBy: UsageDimension) {
+      usage(from: $from, to: $to, bucket: $bucket, timeZone: $timeZone, groupBy: $groupBy) {
+        bucket
+        timeZone
+        from
+        to
+        dimension
         totals {
-          requests
-          inputTokens
-          outputTokens
-          costCents
+          ...UsageTotalsFields
         }
         points {
-          start
-          requests
-          inputTokens
-          outputTokens
-          costCents
+          ...UsagePointFields
+        }
+        groups {
+          id
+          label
+          other
+          totals {
+            ...UsageTotalsFields
+          }
+          points {
+            ...UsagePointFields
+          }
         }
       }
     }
-  }
-`);
+  `,
+  [USAGE_TOTALS, USAGE_POINT],
+);
 
 type Series = ResultOf<typeof USAGE>["usage"];
 type Point = Series["points"][number];
@@ -107,43 +117,24 @@ function defaultQuery(): Query {
   return { fromDate: addDays(today, -6), toDate: today, bucket: "DAY", timeZone, groupBy: "" };
 }
 
+/** The form's range as the API takes it: instants, the end date included (the range runs to the next day's midnight). */
+const usageVariables = (query: Query) => ({
+  from: startOfDay(query.fromDate, query.timeZone).toISOString(),
+  to: startOfDay(addDays(query.toDate, 1), query.timeZone).toISOString(),
+  bucket: query.bucket,
+  timeZone: query.timeZone,
+  groupBy: query.groupBy || null,
+});
+
 let timeZoneNames: string[] | null = null;
 const allTimeZones = () => (timeZoneNames ??= typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : []);
 
 export function UsagePage() {
   const [form, setForm] = useState<Query>(defaultQuery);
   const [shown, setShown] = useState<Query>(form);
-  const [series, setSeries] = useState<Series | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    let current = true;
-    setBusy(true);
-    setError(null);
-    request(USAGE, {
-      from: startOfDay(shown.fromDate, shown.timeZone).toISOString(),
-      // The end date is included: the range runs to the next day's midnight.
-      to: startOfDay(addDays(shown.toDate, 1), shown.timeZone).toISOString(),
-      bucket: shown.bucket,
-      timeZone: shown.timeZone,
-      groupBy: shown.groupBy || null,
-    }).then(
-      (data) => {
-        if (!current) return;
-        setSeries(data.usage);
-        setBusy(false);
-      },
-      (failure) => {
-        if (!current) return;
-        setError(messageOf(failure));
-        setBusy(false);
-      },
-    );
-    return () => {
-      current = false;
-    };
-  }, [shown]);
+  // A range the form refuses before asking (an unknown zone, dates the wrong way round).
+  const [formError, setFormError] = useState<string | null>(null);
+  const { data: series, error: loadError, loading: busy } = useLoad(async () => (await request(USAGE, usageVariables(shown))).usage, [shown]);
 
   const update = <K extends keyof Query>(field: K, value: Query[K]) => setForm((old) => ({ ...old, [field]: value }));
   const charts = useMemo(() => series && chartSeries(series), [series]);
@@ -157,8 +148,9 @@ export function UsagePage() {
         aria-label="Usage range"
         onSubmit={(event) => {
           event.preventDefault();
-          if (!isTimeZone(form.timeZone)) return setError(`“${form.timeZone}” is not a time zone: pick one from the list, such as Europe/Paris.`);
-          if (form.fromDate > form.toDate) return setError("The start date is after the end date.");
+          if (!isTimeZone(form.timeZone)) return setFormError(`“${form.timeZone}” is not a time zone: pick one from the list, such as Europe/Paris.`);
+          if (form.fromDate > form.toDate) return setFormError("The start date is after the end date.");
+          setFormError(null);
           setShown({ ...form });
         }}
       >
@@ -211,7 +203,7 @@ export function UsagePage() {
         </div>
         <p class="hint">Hour buckets cover up to 31 days, day buckets up to 366. Days and hours are those of the time zone chosen.</p>
       </form>
-      <ErrorText error={error} />
+      <ErrorText error={formError ?? loadError} />
       {series && charts && (
         <div aria-busy={busy}>
           <dl class="tiles" aria-label="Totals">
@@ -251,31 +243,17 @@ function Breakdown({ series }: { series: Series }) {
       {series.groups.length === 0 ? (
         <p>No requests in this range.</p>
       ) : (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Usage by {label.toLowerCase()}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{label}</th>
-                <th scope="col">Requests</th>
-                <th scope="col">Input tokens</th>
-                <th scope="col">Output tokens</th>
-                <th scope="col">Cost</th>
-              </tr>
-            </thead>
-            <tbody>
-              {series.groups.map((group, index) => (
-                <tr key={`${group.id}-${index}`}>
-                  <th scope="row">{groupName(group, dimension)}</th>
-                  <td class="num">{number(group.totals.requests)}</td>
-                  <td class="num">{number(group.totals.inputTokens)}</td>
-                  <td class="num">{number(group.totals.outputTokens)}</td>
-                  <td class="num">{money(group.totals.costCents)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption={`Usage by ${label.toLowerCase()}`} columns={[label, "Requests", "Input tokens", "Output tokens", "Cost"]}>
+          {series.groups.map((group, index) => (
+            <tr key={`${group.id}-${index}`}>
+              <th scope="row">{groupName(group, dimension)}</th>
+              <td class="num">{number(group.totals.requests)}</td>
+              <td class="num">{number(group.totals.inputTokens)}</td>
+              <td class="num">{number(group.totals.outputTokens)}</td>
+              <td class="num">{money(group.totals.costCents)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );
@@ -321,35 +299,23 @@ function ChartSection({
             format={format}
             {...(axisFormat && { axisFormat })}
           />
-          <div class="table-scroll tall">
-            <table id={tableId}>
-              <caption class="visually-hidden">
-                {title} per {bucket === "HOUR" ? "hour" : "day"}
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">{bucket === "HOUR" ? "Hour" : "Day"}</th>
-                  {chart.map((one, index) => (
-                    <th key={index} scope="col">
-                      {one.label}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {times.map((seconds, row) => (
-                  <tr key={seconds}>
-                    <th scope="row">{when.format(new Date(seconds * 1000))}</th>
-                    {chart.map((one, index) => (
-                      <td key={index} class="num">
-                        {format(one.values[row] ?? 0)}
-                      </td>
-                    ))}
-                  </tr>
+          <DataTable
+            id={tableId}
+            tall
+            caption={`${title} per ${bucket === "HOUR" ? "hour" : "day"}`}
+            columns={[bucket === "HOUR" ? "Hour" : "Day", ...chart.map((one) => one.label)]}
+          >
+            {times.map((seconds, row) => (
+              <tr key={seconds}>
+                <th scope="row">{when.format(new Date(seconds * 1000))}</th>
+                {chart.map((one, index) => (
+                  <td key={index} class="num">
+                    {format(one.values[row] ?? 0)}
+                  </td>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </tr>
+            ))}
+          </DataTable>
         </>
       )}
     </section>
