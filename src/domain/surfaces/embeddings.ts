@@ -24,8 +24,7 @@ export function createEmbeddings(calls: SurfaceCalls) {
       input.model,
       signal,
       (model) => ({ pricing: inputPricing(model.pricing.inputCentsPerMillion), inputUnits: upperBound, outputUnits: 0 }),
-      async (metered, provider) => {
-        const pricing = inputPricing(metered.model.pricing.inputCentsPerMillion);
+      async (metered, provider, { pricing }) => {
         // Token arrays are counted already; texts are counted under the hold.
         const counted = tokenArrays ? upperBound : await countUnderHold(metered, pricing, input.input as string[]);
         if (tokenArrays) await coverInput(metered, pricing, counted);

@@ -31,19 +31,17 @@ function sizeFor(model: ModelConfig, requested: string | undefined): { size: str
 /** SPEC 10: images, priced per image by size; the hold covers every image asked for, or the request is refused. */
 export function createImages(calls: SurfaceCalls) {
   return (call: SurfaceCall, input: ImagesInput, signal: AbortSignal): Promise<Charged<GeneratedImage[]>> => {
-    let size = "";
     return calls.charged(
       call,
       "images",
       input.model,
       signal,
       (model) => {
-        const priced = sizeFor(model, input.size);
-        size = priced.size;
+        const { size, cents } = sizeFor(model, input.size);
         // Images are output units, each at its size's price.
-        return { pricing: { inputCentsPerMillion: 0, outputCentsPerMillion: priced.cents * MILLION }, inputUnits: 0, outputUnits: input.n };
+        return { pricing: { inputCentsPerMillion: 0, outputCentsPerMillion: cents * MILLION }, inputUnits: 0, outputUnits: input.n, size };
       },
-      async (metered, provider) => {
+      async (metered, provider, { size }) => {
         // Unlike a chat answer, a picture cannot be cut short to fit the balance: fewer images than asked is a refusal.
         if ((await metered.fitOutput(0, input.n)) < input.n) throw new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
         const { prompt, n, responseFormat, params } = input;

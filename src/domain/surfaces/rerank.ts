@@ -22,8 +22,8 @@ export function createRerank(calls: SurfaceCalls) {
       input.model,
       signal,
       (model) => ({ pricing: inputPricing(model.pricing.inputCentsPerMillion), inputUnits: upperBound, outputUnits: 0 }),
-      async (metered, provider) => {
-        const counted = await countUnderHold(metered, inputPricing(metered.model.pricing.inputCentsPerMillion), texts);
+      async (metered, provider, { pricing }) => {
+        const counted = await countUnderHold(metered, pricing, texts);
         const { query, documents, topN, params } = input;
         const answer = await provider.rerank({ model: metered.model.id, query, documents, topN, params, trace: call.trace }, metered.signal);
         // Best first, whatever order the upstream used, and never more than asked for.

@@ -24,8 +24,8 @@ export function createSpeech(calls: SurfaceCalls) {
       input.model,
       signal,
       (model) => ({ pricing: inputPricing(model.pricing.speechCentsPerMillionCharacters), inputUnits: characters, outputUnits: 0 }),
-      async (metered, provider) => {
-        await coverInput(metered, inputPricing(metered.model.pricing.speechCentsPerMillionCharacters), characters);
+      async (metered, provider, { pricing }) => {
+        await coverInput(metered, pricing, characters);
         const { voice, responseFormat, params } = input;
         const audio = await provider.speech({ model: metered.model.id, input: input.input, voice, responseFormat, params, trace: call.trace }, metered.signal);
         return { result: audio, usage: { promptTokens: characters, completionTokens: 0 } };

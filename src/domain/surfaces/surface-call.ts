@@ -49,28 +49,29 @@ export function createSurfaceCalls({ catalog, providerFor, metering }: SurfaceDe
   /**
    * The surface's model (400 lacking the capability, 404 none offering it,
    * 403 outside the key's scope), then the hold its plan sizes; then `answer`
-   * under the hold, charged and recorded before its result is returned.
+   * under the hold, given that plan, charged and recorded before its result is returned.
    */
-  async function charged<T>(
+  async function charged<T, P extends UnitPlan>(
     call: SurfaceCall,
     capability: EndpointCapability,
     requestedModel: string,
     signal: AbortSignal,
-    plan: (model: ModelConfig) => UnitPlan,
-    answer: (metered: MeteredCall, provider: SurfaceProvider) => Promise<Answered<T>>,
+    plan: (model: ModelConfig) => P,
+    answer: (metered: MeteredCall, provider: SurfaceProvider, units: P) => Promise<Answered<T>>,
   ): Promise<Charged<T>> {
+    let units!: P;
     const metered = await metering.begin(
       { ...call, requestedModel },
       () => {
         const model = catalog.resolveFor(capability, requestedModel);
         assertModelAllowed(call.caller, requestedModel, model);
-        const units = plan(model);
+        units = plan(model);
         return { model, stream: false, pricing: units.pricing, inputTokensUpperBound: units.inputUnits, requestedMaxTokens: units.outputUnits };
       },
       signal,
     );
     return metered.guard(async () => {
-      const { result, usage } = await answer(metered, providerFor(metered.model, capability));
+      const { result, usage } = await answer(metered, providerFor(metered.model, capability), units);
       const { chargedCents } = await metered.end({ status: "succeeded", usage }, { beforeDelivery: true });
       return { result, model: metered.model, usage, costCents: chargedCents };
     });

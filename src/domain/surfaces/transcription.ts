@@ -65,8 +65,8 @@ export function createTranscription(calls: SurfaceCalls, deps: TranscriptionDeps
           }
           return { pricing: inputPricing(model.pricing.audioCentsPerMillionSeconds), inputUnits: seconds, outputUnits: 0 };
         },
-        async (metered, provider) => {
-          await coverInput(metered, inputPricing(metered.model.pricing.audioCentsPerMillionSeconds), seconds);
+        async (metered, provider, { pricing }) => {
+          await coverInput(metered, pricing, seconds);
           const { responseFormat, params } = input;
           const transcript = await provider.transcribe(
             { model: metered.model.id, audio: { ...input.audio, seconds }, responseFormat, params, trace: call.trace },
