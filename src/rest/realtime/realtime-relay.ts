@@ -6,7 +6,6 @@ import { z } from "zod";
 import type { ApiKeyAuth } from "../../domain/auth.js";
 import type { Clock } from "../../domain/clock.js";
 import { DomainError, isDomainError, RetryLaterError } from "../../domain/errors.js";
-import { decodeIdentityHeader, type EndUserIdentity } from "../../domain/identity.js";
 import { newId } from "../../domain/ids.js";
 import { UpstreamError } from "../../domain/inference/provider.js";
 import type { RequestLimits } from "../../domain/limits/request-limits.js";
@@ -16,6 +15,7 @@ import type { ConnectRealtimeUpstream } from "../../infra/realtime-upstream-sock
 import { type AccessRecord, newAccessRecord, type RequestMetrics } from "../access-log.js";
 import { clientAddressOf } from "../client-address.js";
 import { errorBody } from "../errors.js";
+import { identityFromHeaders } from "../identity-headers.js";
 import { CLOSE, type CloseReason, closeFor } from "./close-codes.js";
 
 // GET /v1/realtime?model=… (SPEC 10): a WebSocket relay between an integrator
@@ -89,17 +89,6 @@ function betaHeader(request: IncomingMessage): Record<string, string> {
   if (sent) return { "OpenAI-Beta": sent };
   const beta = offeredProtocols(request).find((p) => p.startsWith(BETA_PROTOCOL_PREFIX))?.slice(BETA_PROTOCOL_PREFIX.length);
   return beta ? { "OpenAI-Beta": beta.replace(/-(v\d+)$/, "=$1") } : {};
-}
-
-function readIdentity(request: IncomingMessage): EndUserIdentity {
-  const identity: EndUserIdentity = {};
-  const userId = decodeIdentityHeader("X-User-Id", header(request, "x-user-id"));
-  const userName = decodeIdentityHeader("X-User-Name", header(request, "x-user-name"));
-  const sessionId = decodeIdentityHeader("X-Session-Id", header(request, "x-session-id"));
-  if (userId) identity.userId = userId;
-  if (userName) identity.userName = userName;
-  if (sessionId) identity.sessionId = sessionId;
-  return identity;
 }
 
 /** A WebSocket handshake ws would accept; anything else is refused before any work (RFC 6455 4.2.1). */
@@ -182,7 +171,7 @@ export function createRealtimeRelay(deps: RealtimeRelayDeps) {
     await limits.admitRequest(caller);
     const requestedModel = parseModel(url);
     const session = await sessions.open({
-      ctx: { requestId, caller, identity: readIdentity(request), endpoint: REALTIME_PATH, startedAt: clock.now(), requestedModel, trace: record },
+      ctx: { requestId, caller, identity: identityFromHeaders((name) => header(request, name)), endpoint: REALTIME_PATH, startedAt: clock.now(), requestedModel, trace: record },
       clientSignal: clientGone.signal,
       recheckCaller: () => auth.authenticate(authorization, address),
     });
