@@ -112,3 +112,61 @@ describe("losing PostgreSQL connections under load", () => {
     }
   });
 });
+
+// postgres.js 3.4.9 counts a query's rows on the connection and reset the
+// count only when a query completed (porsager/postgres#1119, #1181): a query
+// cut off after some rows, by an error or by its connection ending, left the
+// next query's rows placed after that many empty slots, so `const [row] = …`
+// read undefined. Found as a 404 "No account" from a hold whose reserve
+// statement ran right after a terminated one. patches/postgres+3.4.9.patch
+// resets the count with the rest of the reply's state.
+describe("a query cut off after some of its rows", () => {
+  let database: TestDatabase;
+  let admin: postgres.Sql;
+  let client: postgres.Sql;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    admin = postgres(testEnv.adminDatabaseUrl, { max: 1, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await client?.end({ timeout: 5 });
+    await admin?.end({ timeout: 5 });
+    await database?.drop();
+  });
+
+  // One connection, so the next query runs where the cut-off one did.
+  const connect = (name: string) => {
+    const url = new URL(database.url);
+    url.searchParams.set("application_name", name);
+    return postgres(url.toString(), { max: 1, onnotice: () => {} });
+  };
+
+  it("leaves the next query exactly its own rows when the query failed mid-answer", async () => {
+    client = connect("sentx-mid-answer-error");
+    // Rows 1 and 2 reach the client before row 3 divides by zero.
+    const failed = await client`select 10 / (3 - i) as n from generate_series(1, 5) i`.catch((error: Error) => error);
+    expect(failed).toMatchObject({ code: "22012" });
+    const rows = await client`select x from generate_series(1, 2) x`;
+    expect([...rows]).toEqual([{ x: 1 }, { x: 2 }]);
+    await client.end({ timeout: 5 });
+  });
+
+  it("leaves the next query exactly its own rows when PostgreSQL ended the connection mid-answer", async () => {
+    const name = "sentx-mid-answer-termination";
+    client = connect(name);
+    // Rows 1 and 2 are produced, then row 3 sleeps until the backend is terminated; its FATAL flushes them first.
+    const cutOff = client`select i, case when i = 3 then pg_sleep(30) end as slept from generate_series(1, 3) i`.catch((error: Error) => error);
+    const sleeping = async () =>
+      (await admin`select pid from pg_stat_activity where application_name = ${name} and wait_event = 'PgSleep'`).length;
+    for (let waited = 0; (await sleeping()) === 0; waited += 20) {
+      if (waited > 5_000) throw new Error("the query never reached its third row");
+      await sleep(20);
+    }
+    await admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`;
+    expect(CONNECTION_LOSS_CODES).toContain((await cutOff as { code?: string }).code);
+
+    const [row, ...more] = await client`select 1 as x`;
+    expect(row).toEqual({ x: 1 });
+    expect(more).toEqual([]);
+  });
+});
