@@ -2,13 +2,12 @@ import { randomUUID } from "node:crypto";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { refusal } from "../support/api-errors.js";
-import { createTestDatabase, type TestDatabase } from "../support/db.js";
-import { testEnv } from "../support/env.js";
 import { eventually } from "../support/eventually.js";
 import { domainCode, opsClient } from "../support/ops-client.js";
-import { startTestPlatform, TEST_OPS_TOKEN, type TestPlatform } from "../support/platform.js";
+import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 import { moneyState } from "../support/queries.js";
-import { type ServerProcess, startServerProcess } from "../support/server-process.js";
+import type { ServerProcess } from "../support/server-process.js";
+import { type SharedInstances, startSharedInstances } from "../support/shared-instances.js";
 
 // SPEC 10 key scopes, set and changed through ops (SPEC 12): a key that lists
 // allowed models may use only those, on /v1 and /api/v1 alike; a change applies
@@ -166,27 +165,16 @@ describe("key scopes through ops, on one instance", () => {
 });
 
 describe("key scopes across instances sharing one database and Redis", () => {
-  let database: TestDatabase;
+  let instances: SharedInstances;
   let a: ServerProcess;
   let b: ServerProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const env = {
-      DATABASE_URL: database.url,
-      REDIS_URL: testEnv.redisUrl,
-      REDIS_PREFIX: `sentx-test:${randomUUID()}:`,
-      OPS_TOKEN: TEST_OPS_TOKEN,
-      SENTX_BOOTSTRAP: "off",
-      SENTX_MODELS: JSON.stringify(MODELS),
-    };
-    [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+    instances = await startSharedInstances({ SENTX_MODELS: JSON.stringify(MODELS) });
+    ({ a, b } = instances);
   }, 90_000);
 
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await database?.drop();
-  });
+  afterAll(() => instances?.close());
 
   it("a change made through one instance applies on the other, which had the key cached, as fast as a revocation", async () => {
     const { key, keyId } = await scopedCustomer(a.url, ["sentx-large"]);

@@ -1,42 +1,33 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../support/db.js";
-import { testEnv } from "../support/env.js";
 import { eventually } from "../support/eventually.js";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.js";
 import { opsClient } from "../support/ops-client.js";
-import { TEST_OPS_TOKEN } from "../support/platform.js";
-import { type ServerProcess, startServerProcess } from "../support/server-process.js";
+import type { ServerProcess } from "../support/server-process.js";
+import { type SharedInstances, startSharedInstances } from "../support/shared-instances.js";
 
 // SPEC 4 and 6 across instances: two real server processes behind no load
 // balancer, sharing one PostgreSQL database and one Redis.
 
 const SLOT_TTL_SECONDS = 3;
 
-let database: TestDatabase;
 let upstream: FakeUpstream;
+let instances: SharedInstances;
 let a: ServerProcess;
 let b: ServerProcess;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
   upstream = await startFakeUpstream();
-  const env = {
-    DATABASE_URL: database.url,
-    REDIS_URL: testEnv.redisUrl,
-    REDIS_PREFIX: `sentx-test:${randomUUID()}:`,
-    OPS_TOKEN: TEST_OPS_TOKEN,
-    SENTX_BOOTSTRAP: "off",
+  instances = await startSharedInstances({
     STREAM_SLOT_TTL_SECONDS: String(SLOT_TTL_SECONDS),
     SENTX_MODELS: JSON.stringify({ models: [{ id: "sentx-v1", upstreams: [{ provider: "openai-compatible", baseUrl: upstream.baseUrl, model: "llm" }] }] }),
-  };
-  [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  });
+  ({ a, b } = instances);
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
+  await instances?.close();
   await upstream?.close();
-  await database?.drop();
 });
 
 async function customer(limits?: { requestsPerMinute?: number; concurrentStreams?: number }) {

@@ -134,6 +134,18 @@ async function refusalOf(attempt: Promise<unknown>) {
   return { status: error.status, code: body.code, type: body.type, param: body.param };
 }
 
+/**
+ * The refusal that `send` meets with a new customer's key, once it is known
+ * that nothing reached the upstream and nothing was billed.
+ */
+async function refusedUnsent(send: (key: string, accountId: string) => Promise<unknown>, balanceCents = 100) {
+  const { accountId, key } = await t.createCustomer({ balanceCents });
+  const refused = await refusalOf(send(key, accountId));
+  expect(upstream.requests).toEqual([]);
+  await books.expectNothingBilled(accountId, balanceCents);
+  return refused;
+}
+
 const scopedKey = async (accountId: string, allowedModels: string[]) =>
   (await opsClient(t.url).keys.create.mutate({ accountId, name: "scoped", allowedModels })).key;
 
@@ -264,11 +276,8 @@ describe("embeddings over an upstream", () => {
     ["no model", { model: undefined, input: "hello" }],
     ["an unknown encoding_format", { input: "hello", encoding_format: "hex" }],
   ])("%s is 400 and nothing is sent or billed", async (_case, fields) => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 100 });
-    const refused = await refusalOf(t.openai(key).embeddings.create({ model: "embed-model", ...fields } as never));
+    const refused = await refusedUnsent((key) => t.openai(key).embeddings.create({ model: "embed-model", ...fields } as never));
     expect(refused).toMatchObject({ status: 400, type: "invalid_request_error" });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 
   it("2048 inputs are accepted", async () => {
@@ -345,12 +354,9 @@ describe("image generation over an upstream", () => {
     ["no prompt", { prompt: undefined }, null],
     ["an unknown response_format", { response_format: "gif" }, null],
   ])("%s is 400 and nothing is sent or billed", async (_case, fields, param) => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 100 });
-    const refused = await refusalOf(t.openai(key).images.generate({ model: "image-model", prompt: "a cat", ...fields } as never));
+    const refused = await refusedUnsent((key) => t.openai(key).images.generate({ model: "image-model", prompt: "a cat", ...fields } as never));
     expect(refused).toMatchObject({ status: 400, type: "invalid_request_error" });
     if (param) expect(refused.param).toBe(param);
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 
   it("a prompt of exactly 32000 characters is accepted", async () => {
@@ -431,22 +437,17 @@ describe("audio transcription over an upstream", () => {
   });
 
   it("a file that is not readable audio is 400 invalid_file_format; nothing sent or billed", async () => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 100 });
     const file = await toFile(Buffer.from("these are not the samples you are looking for\n".repeat(50)), "notes.wav", { type: "audio/wav" });
-    const refused = await refusalOf(t.openai(key).audio.transcriptions.create({ model: "audio-model", file }));
+    const refused = await refusedUnsent((key) => t.openai(key).audio.transcriptions.create({ model: "audio-model", file }));
     expect(refused).toMatchObject({ status: 400, code: "invalid_file_format", type: "invalid_request_error" });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 
   it("a file over 25 MB is 413 file_too_large; nothing sent or billed", async () => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 100 });
     const big = silentWav((26 * 1024 * 1024) / 16_000); // 26 MiB of 8 kHz 16-bit silence
     expect(big.length).toBeGreaterThan(26 * 1024 * 1024);
-    const refused = await refusalOf(t.openai(key).audio.transcriptions.create({ model: "audio-model", file: await toFile(big, "long.wav") }));
+    const file = await toFile(big, "long.wav");
+    const refused = await refusedUnsent((key) => t.openai(key).audio.transcriptions.create({ model: "audio-model", file }));
     expect(refused).toMatchObject({ status: 413, code: "file_too_large", type: "invalid_request_error" });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 
   it.each<[string, Record<string, unknown>]>([
@@ -454,12 +455,9 @@ describe("audio transcription over an upstream", () => {
     ["an unknown response_format", { response_format: "docx" }],
     ["no model", { model: undefined }],
   ])("%s is 400 and nothing is sent or billed", async (_case, fields) => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 100 });
     const file = await toFile(threeSeconds, "silence.wav");
-    const refused = await refusalOf(t.openai(key).audio.transcriptions.create({ model: "audio-model", file, ...fields } as never));
+    const refused = await refusedUnsent((key) => t.openai(key).audio.transcriptions.create({ model: "audio-model", file, ...fields } as never));
     expect(refused).toMatchObject({ status: 400, type: "invalid_request_error" });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 });
 
@@ -547,13 +545,10 @@ describe("speech over an upstream", () => {
     ["a speed of 4.5", { speed: 4.5 }],
     ["an unknown response_format", { response_format: "wma" }],
   ])("%s is 400 and nothing is sent or billed", async (_case, fields) => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 100 });
-    const refused = await refusalOf(
+    const refused = await refusedUnsent((key) =>
       t.openai(key).audio.speech.create({ model: "audio-model", input: "Hello there", voice: "alloy", ...fields } as never),
     );
     expect(refused).toMatchObject({ status: 400, type: "invalid_request_error" });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 });
 
@@ -645,11 +640,8 @@ describe("rerank over an upstream", () => {
     ["no model", { model: undefined }],
     ["a negative top_n", { top_n: -1 }],
   ])("%s is 400 and nothing is sent or billed", async (_case, fields) => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 100 });
-    const refused = await refusalOf(postRerank(key, { model: "embed-model", query, documents, ...fields }));
+    const refused = await refusedUnsent((key) => postRerank(key, { model: "embed-model", query, documents, ...fields }));
     expect(refused).toMatchObject({ status: 400, type: "invalid_request_error" });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 
   it("1000 documents are accepted", async () => {
@@ -662,20 +654,13 @@ describe("rerank over an upstream", () => {
 
 describe("routing, scopes and refusals on every surface", () => {
   it.each(SURFACES)("%s: a model of the table without the capability is 400 param model; nothing sent or billed", async (surface) => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 100 });
-    const refused = await refusalOf(call[surface](key, "sentx-v1"));
+    const refused = await refusedUnsent((key) => call[surface](key, "sentx-v1"));
     expect(refused).toEqual({ status: 400, code: expect.any(String), type: "invalid_request_error", param: "model" });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 
   it.each(SURFACES)("%s: a key scoped to other models is 403 model_not_allowed; nothing sent or billed", async (surface) => {
-    const { accountId } = await t.createCustomer({ balanceCents: 100 });
-    const key = await scopedKey(accountId, ["sentx-v1"]);
-    const refused = await refusalOf(call[surface](key, MODEL_FOR[surface]));
+    const refused = await refusedUnsent(async (_key, accountId) => call[surface](await scopedKey(accountId, ["sentx-v1"]), MODEL_FOR[surface]));
     expect(refused).toMatchObject({ status: 403, code: "model_not_allowed", type: "permission_error" });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 100);
   });
 
   it.each(SURFACES)("%s: a key scoped to the surface's model is served", async (surface) => {
@@ -689,11 +674,8 @@ describe("routing, scopes and refusals on every surface", () => {
   });
 
   it.each(SURFACES)("%s: a key with no balance is 402 insufficient_balance and nothing reaches the upstream", async (surface) => {
-    const { accountId, key } = await t.createCustomer({ balanceCents: 0 });
-    const refused = await refusalOf(call[surface](key, MODEL_FOR[surface]));
+    const refused = await refusedUnsent((key) => call[surface](key, MODEL_FOR[surface]), 0);
     expect(refused).toEqual({ status: 402, code: "insufficient_balance", type: "insufficient_balance", param: null });
-    expect(upstream.requests).toEqual([]);
-    await books.expectNothingBilled(accountId, 0);
   });
 
   it.each(SURFACES)("%s: an upstream failing with 500 every time is 502/503 and nothing is billed", async (surface) => {

@@ -188,6 +188,25 @@ const checkpointed = (requestId: string, cents: number) =>
     CHECKPOINT_SECONDS * 5_000,
   );
 
+/**
+ * A realtime session's books after a fault ended it past two responses: the
+ * hold closed as `holdStatus`, their sum charged once, recorded interrupted.
+ */
+const interruptedAfterTwoResponses = (requestId: string, holdStatus: "expired" | "settled"): RequestTrail => ({
+  requestId,
+  hold: { status: holdStatus, amountCents: expect.any(Number) },
+  record: {
+    status: "interrupted",
+    httpStatus: 200,
+    errorCode: null,
+    inputTokens: TWO_RESPONSES.inputTokens,
+    outputTokens: TWO_RESPONSES.outputTokens,
+    costCents: TWO_RESPONSES.cents,
+  },
+  chargedCents: TWO_RESPONSES.cents,
+  chargeKeys: [`usage:${requestId}`],
+});
+
 // ---------------------------------------------------------------------------
 
 describe("a realtime session when its process dies", () => {
@@ -206,20 +225,7 @@ describe("a realtime session when its process dies", () => {
 
     const restarted = await stack.startServer();
     const trail = await eventually(() => onlyRequest(stack.sql, accountId), (t) => t.hold?.status !== "active", SWEPT_WITHIN_MS);
-    expect(trail).toEqual({
-      requestId: session.requestId,
-      hold: { status: "expired", amountCents: expect.any(Number) },
-      record: {
-        status: "interrupted",
-        httpStatus: 200,
-        errorCode: null,
-        inputTokens: TWO_RESPONSES.inputTokens,
-        outputTokens: TWO_RESPONSES.outputTokens,
-        costCents: TWO_RESPONSES.cents,
-      },
-      chargedCents: TWO_RESPONSES.cents,
-      chargeKeys: [`usage:${session.requestId}`],
-    });
+    expect(trail).toEqual(interruptedAfterTwoResponses(session.requestId, "expired"));
     expect((await accountBooks(stack.sql, accountId)).balanceCents).toBe(1_000 - TWO_RESPONSES.cents);
 
     // The restarted process opens and bills sessions as before.
@@ -247,20 +253,7 @@ describe("a realtime session when its process dies", () => {
     expect(await exited, "exit code").toBe(0);
 
     const trail = await onlyRequest(stack.sql, accountId);
-    expect(trail).toEqual({
-      requestId: session.requestId,
-      hold: { status: "settled", amountCents: expect.any(Number) },
-      record: {
-        status: "interrupted",
-        httpStatus: 200,
-        errorCode: null,
-        inputTokens: TWO_RESPONSES.inputTokens,
-        outputTokens: TWO_RESPONSES.outputTokens,
-        costCents: TWO_RESPONSES.cents,
-      },
-      chargedCents: TWO_RESPONSES.cents,
-      chargeKeys: [`usage:${session.requestId}`],
-    });
+    expect(trail).toEqual(interruptedAfterTwoResponses(session.requestId, "settled"));
     // The upstream session was closed too, and the stream slot given back.
     expect(realtime.connections[0]?.socket.readyState).toBeGreaterThanOrEqual(2);
     expect(await stack.streamSlotsTaken([keyId])).toBe(0);
