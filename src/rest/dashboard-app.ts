@@ -81,9 +81,7 @@ export function dashboardAppRoutes({ distDir = DEFAULT_DASHBOARD_DIST }: { distD
   const files = serveStatic({ root, rewriteRequestPath: (path) => path.slice("/dashboard".length) });
 
   return new Hono()
-    .use("/dashboard", secured)
     .use("/dashboard/*", secured)
-    .get("/dashboard", app)
     .get("/dashboard/*", (c, next) => (namesFile(c.req.path) ? next() : app(c)), files, (c) =>
       c.body("Not found.\n", 404, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" }),
     );

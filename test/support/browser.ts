@@ -14,7 +14,7 @@ import { testEnv } from "./env.js";
 // role, label and heading.
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const SCREENSHOTS_DIR = join(root, "test-artifacts", "screenshots");
+const SCREENSHOTS_DIR = join(root, "test-artifacts", "screenshots");
 
 /** A desktop window, the size the README's screenshots are taken at. */
 export const DESKTOP = { width: 1280, height: 800 } as const;
@@ -26,7 +26,7 @@ export const PHONE = { width: 375, height: 740 } as const;
 const PAGE_TIMEOUT_MS = 15_000;
 
 /** Builds the dashboard when web/dist is missing or older than its sources (the rule `npm start` follows), for vitest run by hand. */
-export function ensureDashboardBuilt(): void {
+function ensureDashboardBuilt(): void {
   const state = webBuildState(root);
   if (state !== "missing" && state !== "stale") return;
   const build = spawnSync("npm", ["run", "--silent", "web:build"], { cwd: root, encoding: "utf8" });
@@ -37,7 +37,7 @@ export function ensureDashboardBuilt(): void {
  * Chromium as the tests run it: headless; without its sandbox as root (CI), which the sandbox refuses;
  * every host name but 127.0.0.1 unresolvable, so no page can reach another machine whatever it links to.
  */
-export function launchChromium(): Promise<Browser> {
+function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: testEnv.chromium,
     headless: true,
@@ -135,7 +135,7 @@ const axeScript = () => (axeSource ??= readFileSync(createRequire(import.meta.ur
  * The WCAG 2.0, 2.1 and 2.2 success criteria at levels A and AA that axe tests (colour contrast among them), and
  * axe's best practices (landmarks, one h1, heading levels in order), which a page that meets WCAG may still miss.
  */
-export const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] as const;
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] as const;
 
 /** One failed rule: its id, what it asks, and the elements (CSS selectors) that fail it. */
 export interface AxeViolation {

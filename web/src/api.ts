@@ -1,9 +1,9 @@
 // The dashboard API client: every call is a typed gql.tada document, sent as JSON to /graphql with the session cookie.
 import { print } from "@0no-co/graphql.web";
-import { initGraphQLTada, type ResultOf, type TadaDocumentNode, type VariablesOf } from "gql.tada";
+import { initGraphQLTada, type ResultOf, type TadaDocumentNode } from "gql.tada";
 import type { introspection } from "./graphql-env";
 
-export type { ResultOf, VariablesOf };
+export type { ResultOf };
 
 /** Queries typed by the schema in graphql-env.d.ts (npm run web:schema); fragments unmasked, as plain data. */
 export const graphql = initGraphQLTada<{ introspection: introspection; disableMasking: true }>();

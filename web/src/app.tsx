@@ -9,7 +9,7 @@ import { KeysPage } from "./pages/keys";
 import { UsagePage } from "./pages/usage";
 import { type Account, ME_QUERY, SessionContext, type SessionState } from "./session";
 
-export const BASE = "/dashboard";
+const BASE = "/dashboard";
 const HOME = `${BASE}/keys`;
 const SIGNED_OUT_PAGES = new Set([`${BASE}/sign-in`, `${BASE}/sign-up`, `${BASE}/claim`]);
 

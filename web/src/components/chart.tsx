@@ -26,7 +26,7 @@ export function TimeChart({
   timeZone,
   bucket,
   format,
-  axisFormat = format,
+  axisFormat,
 }: {
   label: string;
   /** The id of the table holding the chart's numbers. */
@@ -38,7 +38,7 @@ export function TimeChart({
   bucket: "HOUR" | "DAY";
   format: (value: number) => string;
   /** The y axis's labels, given the step between them (small costs need more decimals than their values). */
-  axisFormat?: (value: number, step: number) => string;
+  axisFormat: (value: number, step: number) => string;
 }) {
   const host = useRef<HTMLDivElement>(null);
   useEffect(() => {

@@ -22,4 +22,4 @@ export function bytes(size: number): string {
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 /** An ISO instant in the browser's zone; null as "never". */
-export const when = (iso: string | null | undefined, never = "Never"): string => (iso ? dateTime.format(new Date(iso)) : never);
+export const when = (iso: string | null | undefined): string => (iso ? dateTime.format(new Date(iso)) : "Never");

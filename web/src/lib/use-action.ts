@@ -32,6 +32,5 @@ export function useField(initial = "") {
   return {
     value,
     onInput: (event: Event) => setValue((event.currentTarget as HTMLInputElement | HTMLTextAreaElement).value),
-    set: setValue,
   };
 }

@@ -1,6 +1,6 @@
 // Credits: the balance, top-ups through Stripe Checkout (and the pages Stripe sends the payer back to), the ledger.
 import { useEffect, useState } from "preact/hooks";
-import { graphql, request, type VariablesOf } from "../api";
+import { graphql, request } from "../api";
 import { DataTable, ErrorText, Pager, SubmitRow } from "../components/ui";
 import { money, number, when } from "../lib/format";
 import { useKeysetPages } from "../lib/keyset-pages";
@@ -54,8 +54,6 @@ const TOP_UPS = graphql(`
   }
 `);
 
-type LedgerKind = VariablesOf<typeof LEDGER>["kind"];
-
 // SPEC 5: a top-up is $5 to $1,000.
 const PRESETS_DOLLARS = [10, 25, 50, 100] as const;
 const MIN_CENTS = 500;
@@ -73,7 +71,7 @@ const KIND_LABELS = {
 type Kind = keyof typeof KIND_LABELS;
 
 /** "12.5" → 1250; null unless it is a whole number of cents from $5 to $1,000. */
-export function customAmountCents(text: string): number | null {
+function customAmountCents(text: string): number | null {
   const trimmed = text.trim().replace(/^\$/, "");
   if (!/^\d+(\.\d{1,2})?$/.test(trimmed)) return null;
   const cents = Math.round(Number(trimmed) * 100);
@@ -204,7 +202,7 @@ function LedgerHistory() {
   const [kind, setKind] = useState<Kind | "">("");
   const pages = useKeysetPages();
   const { data: page, error } = useLoad(
-    async () => (await request(LEDGER, { first: LEDGER_PAGE, after: pages.after, kind: (kind || null) as LedgerKind })).ledger,
+    async () => (await request(LEDGER, { first: LEDGER_PAGE, after: pages.after, kind: kind || null })).ledger,
     [kind, pages.after],
   );
 

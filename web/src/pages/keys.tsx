@@ -82,7 +82,7 @@ const SET_ALLOWED_MODELS = graphql(
 type ApiKey = ResultOf<typeof KEY_FIELDS>;
 
 /** Model ids typed one per line or separated by commas; none means every model (null). */
-export function parseModelList(text: string): string[] | null {
+function parseModelList(text: string): string[] | null {
   const models = [...new Set(text.split(/[\s,]+/).filter((model) => model.length > 0))];
   return models.length > 0 ? models : null;
 }

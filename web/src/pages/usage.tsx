@@ -8,7 +8,7 @@ import { toCsv } from "../lib/csv";
 import { downloadCsv } from "../lib/download";
 import { money, number } from "../lib/format";
 import { useLoad } from "../lib/use-load";
-import { groupName, usageCsvRows } from "../lib/usage-csv";
+import { groupName, usageCsvRows, type UsageDimensionName } from "../lib/usage-csv";
 import { addDays, browserTimeZone, dateIn, isTimeZone, startOfDay } from "../lib/zoned-time";
 
 // Every sum the page shows: of a bucket, and of the whole range.
@@ -65,10 +65,9 @@ const USAGE = graphql(
 
 type Series = ResultOf<typeof USAGE>["usage"];
 type Point = Series["points"][number];
-type Bucket = "HOUR" | "DAY";
-type Dimension = "KEY" | "MODEL" | "END_USER" | "CONVERSATION";
+type Bucket = Series["bucket"];
 
-const DIMENSIONS: Record<Dimension, { label: string }> = {
+const DIMENSIONS: Record<UsageDimensionName, { label: string }> = {
   KEY: { label: "Key" },
   MODEL: { label: "Model" },
   END_USER: { label: "End user" },
@@ -80,14 +79,14 @@ interface Query {
   toDate: string;
   bucket: Bucket;
   timeZone: string;
-  groupBy: Dimension | "";
+  groupBy: UsageDimensionName | "";
 }
 
 const tokens = (point: Pick<Point, "inputTokens" | "outputTokens">) => point.inputTokens + point.outputTokens;
 
 /** The three charts' series: the account's totals, or one series per group. */
 function chartSeries(series: Series) {
-  const dimension = series.dimension as Dimension | null;
+  const { dimension } = series;
   if (!dimension) {
     return {
       requests: [{ label: "Requests", values: series.points.map((point) => point.requests) }],
@@ -103,11 +102,9 @@ function chartSeries(series: Series) {
   return { requests: per((point) => point.requests), tokens: per(tokens), cost: per((point) => point.costCents) };
 }
 
-const costFormat = (cents: number) => money(cents);
 /** Axis labels of cents: as many decimals of a dollar as the step between labels needs ($0.005 steps show 3). */
 const costAxisFormat = (cents: number, step: number) =>
   `$${(cents / 100).toFixed(Math.min(6, Math.max(2, Math.ceil(-Math.log10(step / 100) - 1e-9))))}`;
-const countFormat = (value: number) => number(value);
 // Requests and tokens are whole: an axis step of 0.5 leaves its in-between labels blank.
 const countAxisFormat = (value: number) => (Number.isInteger(value) ? number(value) : "");
 
@@ -180,7 +177,7 @@ export function UsagePage() {
         </label>
         <label>
           Break down by
-          <select name="groupBy" value={form.groupBy} onChange={(e) => update("groupBy", e.currentTarget.value as Dimension | "")}>
+          <select name="groupBy" value={form.groupBy} onChange={(e) => update("groupBy", e.currentTarget.value as UsageDimensionName | "")}>
             <option value="">Nothing (totals)</option>
             {Object.entries(DIMENSIONS).map(([value, { label }]) => (
               <option key={value} value={value}>
@@ -225,9 +222,9 @@ export function UsagePage() {
             </div>
           </dl>
           {series.dimension && <Breakdown series={series} />}
-          <ChartSection id="requests" title="Requests" series={series} times={times} chart={charts.requests} format={countFormat} axisFormat={countAxisFormat} />
-          <ChartSection id="tokens" title="Tokens" series={series} times={times} chart={charts.tokens} format={countFormat} axisFormat={countAxisFormat} />
-          <ChartSection id="cost" title="Cost" series={series} times={times} chart={charts.cost} format={costFormat} axisFormat={costAxisFormat} />
+          <ChartSection id="requests" title="Requests" series={series} times={times} chart={charts.requests} format={number} axisFormat={countAxisFormat} />
+          <ChartSection id="tokens" title="Tokens" series={series} times={times} chart={charts.tokens} format={number} axisFormat={countAxisFormat} />
+          <ChartSection id="cost" title="Cost" series={series} times={times} chart={charts.cost} format={money} axisFormat={costAxisFormat} />
         </div>
       )}
     </>
@@ -235,7 +232,7 @@ export function UsagePage() {
 }
 
 function Breakdown({ series }: { series: Series }) {
-  const dimension = series.dimension as Dimension;
+  const dimension = series.dimension as UsageDimensionName;
   const { label } = DIMENSIONS[dimension];
   return (
     <section aria-labelledby="breakdown-title">
@@ -274,9 +271,9 @@ function ChartSection({
   times: number[];
   chart: ChartSeries[];
   format: (value: number) => string;
-  axisFormat?: (value: number, step: number) => string;
+  axisFormat: (value: number, step: number) => string;
 }) {
-  const bucket = series.bucket as Bucket;
+  const { bucket } = series;
   const when = useMemo(
     () => new Intl.DateTimeFormat(undefined, { timeZone: series.timeZone, dateStyle: "medium", ...(bucket === "HOUR" && { timeStyle: "short" }) }),
     [series.timeZone, bucket],
@@ -297,7 +294,7 @@ function ChartSection({
             timeZone={series.timeZone}
             bucket={bucket}
             format={format}
-            {...(axisFormat && { axisFormat })}
+            axisFormat={axisFormat}
           />
           <DataTable
             id={tableId}
