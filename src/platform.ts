@@ -158,6 +158,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
   const surfaces = createSurfaces({ catalog, providerFor, metering, availableCents: billing.availableCents });
   const callerWatch = createCallerWatch({ bus });
   const demoRealtime = offersDemoRealtime(config.models) ? await startDemoRealtimeServer() : null;
+  const accessLogger = accessLineLogger(logger);
   const realtime = createRealtimeRelay({
     auth,
     limits,
@@ -165,7 +166,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
     connectUpstream: connectRealtimeUpstream,
     clock,
     logger,
-    accessLogger: accessLineLogger(logger),
+    accessLogger,
     metrics,
     trustedProxyHops: config.trustedProxyHops,
     settings: config.realtime,
@@ -266,7 +267,7 @@ export async function createPlatform(config: Config, overrides: PlatformOverride
 
   let draining = false;
   let requestsInFlight = 0;
-  const accessLines = accessLog({ logger: accessLineLogger(logger), metrics });
+  const accessLines = accessLog({ logger: accessLogger, metrics });
   /** A listener's app: each request counted for the drain, identified, logged and measured; errors in the SPEC 8 shape. */
   const listenerApp = () => {
     const app = new Hono()

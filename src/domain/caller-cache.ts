@@ -16,7 +16,8 @@ export interface CallerCacheOptions {
   maxEntries?: number;
 }
 
-const matches = (event: Invalidation, { apiKey, account }: CachedCaller): boolean =>
+/** Whether an invalidation concerns this caller's key or account. */
+export const matches = (event: Invalidation, { apiKey, account }: CachedCaller): boolean =>
   event.kind === "everything" ||
   (event.kind === "key" && event.keyId === apiKey.id) ||
   (event.kind === "account" && event.accountId === account.id);

@@ -50,6 +50,19 @@ export function newAccessRecord(requestId: string, method: string, route: string
   };
 }
 
+/**
+ * Counts the request in the metrics and, unless `logger` is null, writes its
+ * line; while its call is still settling (a client gone mid-stream), only once
+ * it has, so the line has its tokens and cost.
+ */
+export function writeAccessLine(record: AccessRecord, startedAt: number, logger: Logger | null, metrics: RequestMetrics): void {
+  if (record.settling) return void (record.afterSettle = () => writeAccessLine(record, startedAt, logger, metrics));
+  const elapsedMs = performance.now() - startedAt;
+  record.durationMs = Math.round(elapsedMs * 10) / 10;
+  metrics.requestServed(record.method, record.route, record.status, elapsedMs / 1000);
+  logger?.info(record, "request");
+}
+
 // Load balancers and Prometheus call these every few seconds: they are counted in the metrics, not logged.
 const UNLOGGED_ROUTES = new Set(["/healthz", "/readyz", "/metrics"]);
 
@@ -75,14 +88,8 @@ export function accessLog({ logger, metrics }: { logger: Logger; metrics: Reques
       record.accountId = caller.account.id;
       record.keyPrefix = caller.apiKey.displayPrefix;
     }
-    // Once the response has ended, and (a client gone mid-stream) its call has settled: the line then has its tokens and cost.
-    const finish = () => {
-      if (record.settling) return void (record.afterSettle = finish);
-      const elapsedMs = performance.now() - startedAt;
-      record.durationMs = Math.round(elapsedMs * 10) / 10;
-      metrics.requestServed(record.method, record.route, record.status, elapsedMs / 1000);
-      if (!UNLOGGED_ROUTES.has(record.route)) logger.info(record, "request");
-    };
+    const lineLogger = UNLOGGED_ROUTES.has(record.route) ? null : logger;
+    const finish = () => writeAccessLine(record, startedAt, lineLogger, metrics);
     // The response is only ready here; Node writes its body (a stream: for minutes) after this returns.
     // A response closes once, so `on` does, without the wrapper `once` would allocate.
     const outgoing = c.env?.outgoing;

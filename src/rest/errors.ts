@@ -14,12 +14,18 @@ export const errorBody = (error: DomainError): OpenAIErrorBody => ({
   error: { message: error.message, type: error.type, code: error.code, param: error.param },
 });
 
+/** A retryable refusal's wait, as [name, value] header pairs; none for any other error. */
+export function retryAfterHeaders(error: DomainError): [string, string][] {
+  if (!(error instanceof RetryLaterError)) return [];
+  // OpenAI's SDKs prefer retry-after-ms; Retry-After is the standard, in whole seconds.
+  return [
+    ["Retry-After", String(Math.max(1, Math.ceil(error.retryAfterMs / 1_000)))],
+    ["retry-after-ms", String(Math.max(0, Math.ceil(error.retryAfterMs)))],
+  ];
+}
+
 export function renderError(c: Context, error: DomainError) {
-  if (error instanceof RetryLaterError) {
-    // OpenAI's SDKs prefer retry-after-ms; Retry-After is the standard, in whole seconds.
-    c.header("Retry-After", String(Math.max(1, Math.ceil(error.retryAfterMs / 1_000))));
-    c.header("retry-after-ms", String(Math.max(0, Math.ceil(error.retryAfterMs))));
-  }
+  for (const [name, value] of retryAfterHeaders(error)) c.header(name, value);
   return c.json(errorBody(error), error.status as ContentfulStatusCode);
 }
 

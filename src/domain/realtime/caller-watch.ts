@@ -1,6 +1,7 @@
 import type { ApiCaller } from "../auth.js";
 import { DomainError, isDomainError } from "../errors.js";
-import type { Invalidation, InvalidationBus } from "../invalidation.js";
+import { matches } from "../caller-cache.js";
+import type { InvalidationBus } from "../invalidation.js";
 
 // SPEC 4: a revoked key stops working on every instance within a second, and
 // a suspended account's keys stop too; for a realtime session that means its
@@ -23,11 +24,6 @@ interface Watched {
   again: boolean;
   lost: boolean;
 }
-
-const concerns = (event: Invalidation, { caller }: Watched): boolean =>
-  event.kind === "everything" ||
-  (event.kind === "key" && event.keyId === caller.apiKey.id) ||
-  (event.kind === "account" && event.accountId === caller.account.id);
 
 export function createCallerWatch({ bus, everyMsWhileBusDown = RECHECK_WHILE_BUS_DOWN_MS }: { bus: InvalidationBus; everyMsWhileBusDown?: number }) {
   const watched = new Set<Watched>();
@@ -52,7 +48,7 @@ export function createCallerWatch({ bus, everyMsWhileBusDown = RECHECK_WHILE_BUS
   }
 
   bus.subscribe((event) => {
-    for (const entry of watched) if (concerns(event, entry)) void check(entry);
+    for (const entry of watched) if (matches(event, entry.caller)) void check(entry);
   });
   const fallback = setInterval(() => {
     if (bus.isLive()) return;

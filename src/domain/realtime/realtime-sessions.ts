@@ -1,7 +1,7 @@
 import type { ApiCaller } from "../auth.js";
 import { DomainError } from "../errors.js";
 import { assertModelAllowed } from "../inference/model-access.js";
-import type { ModelCatalog, ModelConfig } from "../inference/model-table.js";
+import type { ModelCatalog } from "../inference/model-table.js";
 import type { CallContext, Delivery, Metering } from "../metering/metered-call.js";
 import { priceRequest } from "../pricing.js";
 import { type CallerWatch } from "./caller-watch.js";
@@ -32,7 +32,6 @@ export interface OpenRealtimeSession {
 }
 
 export interface RealtimeSession {
-  readonly model: ModelConfig;
   /** The upstreams to try, in order. */
   readonly targets: RealtimeTarget[];
   /** Aborted when the client goes away or the server shuts down. */
@@ -84,7 +83,6 @@ export function createRealtimeSessions({ catalog, metering, callerWatch, demoBas
       let unwatch: () => void = () => {};
 
       return {
-        model,
         targets,
         signal: metered.signal,
         upstreamEvent(text) {

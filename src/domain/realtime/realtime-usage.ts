@@ -7,8 +7,8 @@ import type { ModelConfig } from "../inference/model-table.js";
 // counts as 0, and one beyond what a response could use (the model's context
 // window read, its maximum output written) is clamped to that bound.
 
-/** Cheap test before parsing: audio deltas are large, and only `response.done` carries usage. */
-export const mayBeResponseDone = (text: string): boolean => text.includes('"response.done"');
+/** Cheap test before parsing (on the raw frame, undecoded): audio deltas are large, and only `response.done` carries usage. */
+export const mayBeResponseDone = (text: string | Buffer): boolean => text.includes('"response.done"');
 
 const tokenCount = (value: unknown, bound: number): number =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? Math.min(value, bound) : 0;

@@ -5,16 +5,17 @@ import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { z } from "zod";
 import type { ApiKeyAuth } from "../../domain/auth.js";
 import type { Clock } from "../../domain/clock.js";
-import { DomainError, isDomainError, RetryLaterError } from "../../domain/errors.js";
+import { DomainError, isDomainError } from "../../domain/errors.js";
 import { newId } from "../../domain/ids.js";
 import { UpstreamError } from "../../domain/inference/provider.js";
 import type { RequestLimits } from "../../domain/limits/request-limits.js";
 import type { Logger } from "../../domain/logger.js";
 import type { RealtimeSession, RealtimeSessions } from "../../domain/realtime/realtime-sessions.js";
+import { mayBeResponseDone } from "../../domain/realtime/realtime-usage.js";
 import type { ConnectRealtimeUpstream } from "../../infra/realtime-upstream-socket.js";
-import { type AccessRecord, newAccessRecord, type RequestMetrics } from "../access-log.js";
+import { type AccessRecord, newAccessRecord, type RequestMetrics, writeAccessLine } from "../access-log.js";
 import { clientAddressOf } from "../client-address.js";
-import { errorBody } from "../errors.js";
+import { errorBody, retryAfterHeaders } from "../errors.js";
 import { identityFromHeaders } from "../identity-headers.js";
 import { CLOSE, type CloseReason, closeFor } from "./close-codes.js";
 
@@ -118,9 +119,7 @@ function refuse(socket: Duplex, error: DomainError, requestId: string): void {
     `Content-Length: ${Buffer.byteLength(body)}`,
     `x-request-id: ${requestId}`,
   ];
-  if (error instanceof RetryLaterError) {
-    lines.push(`Retry-After: ${Math.max(1, Math.ceil(error.retryAfterMs / 1_000))}`, `retry-after-ms: ${Math.max(0, Math.ceil(error.retryAfterMs))}`);
-  }
+  for (const [name, value] of retryAfterHeaders(error)) lines.push(`${name}: ${value}`);
   socket.once("finish", () => socket.destroy());
   socket.end(`${lines.join("\r\n")}\r\n\r\n${body}`);
 }
@@ -150,16 +149,7 @@ export function createRealtimeRelay(deps: RealtimeRelayDeps) {
     if (id) headers.push(`x-request-id: ${id}`);
   });
 
-  function logAccess(record: AccessRecord, startedAt: number): void {
-    const finish = () => {
-      if (record.settling) return void (record.afterSettle = finish);
-      const elapsedMs = performance.now() - startedAt;
-      record.durationMs = Math.round(elapsedMs * 10) / 10;
-      deps.metrics.requestServed(record.method, record.route, record.status, elapsedMs / 1000);
-      deps.accessLogger.info(record, "request");
-    };
-    finish();
-  }
+  const logAccess = (record: AccessRecord, startedAt: number) => writeAccessLine(record, startedAt, deps.accessLogger, deps.metrics);
 
   /** The metered part of the handshake: the session's hold, then its upstream; on any refusal the call is ended unbilled. */
   async function openSession(request: IncomingMessage, url: URL, record: AccessRecord, clientGone: AbortController, authorization: string, address: string) {
@@ -185,15 +175,10 @@ export function createRealtimeRelay(deps: RealtimeRelayDeps) {
       record.upstream = target.label;
       return { session, upstream: socket };
     } catch (error) {
-      const { error: failure } = await endFailed(session, error);
+      const failure = isDomainError(error) ? error : new DomainError("upstream_unavailable", "The model is unavailable right now. Try again shortly.");
+      await session.end(failure);
       throw failure;
     }
-  }
-
-  async function endFailed(session: RealtimeSession, error: unknown): Promise<{ error: DomainError }> {
-    const failure = isDomainError(error) ? error : new DomainError("upstream_unavailable", "The model is unavailable right now. Try again shortly.");
-    await session.end(session.signal.aborted ? null : failure);
-    return { error: failure };
   }
 
   function relay(client: WebSocket, upstream: WebSocket, session: RealtimeSession, clientGone: AbortController, requestId: string, onEnd: () => void): void {
@@ -247,7 +232,7 @@ export function createRealtimeRelay(deps: RealtimeRelayDeps) {
       touch();
       forward(client, upstream, data, isBinary);
       // Only a response.done is read whole: the rest (audio deltas, mostly) passes through unparsed.
-      if (isBinary || !(data as Buffer).includes('"response.done"')) return;
+      if (isBinary || !mayBeResponseDone(data as Buffer)) return;
       session.upstreamEvent(data.toString()).catch((error: unknown) => {
         finish(isDomainError(error) ? closeFor(error) : CLOSE.internal, error);
       });
@@ -327,10 +312,6 @@ export function createRealtimeRelay(deps: RealtimeRelayDeps) {
         logger.error({ err: error }, "realtime upgrade failed");
         socket.destroy();
       });
-    },
-    /** Sessions still relayed. */
-    get liveSessions(): number {
-      return live.size / 2;
     },
     /** Cuts every session's sockets (after the drain, or in tests); each session still ends, billed, once. */
     closeAll(): void {

@@ -33,7 +33,7 @@ function answer(request: UpstreamChatRequest): DemoAnswer {
 }
 
 /** Each word with the whitespace before it, so the pieces join back to the exact text. */
-const words = (text: string): string[] => text.match(/\s*\S+|\s+/g) ?? [];
+export const words = (text: string): string[] => text.match(/\s*\S+|\s+/g) ?? [];
 
 export function createDemoProvider(options: DemoProviderOptions = {}): Provider {
   const wordDelayMs = options.wordDelayMs ?? DEFAULT_WORD_DELAY_MS;

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { ChatMessage } from "../../provider.js";
 import { countPromptTokens, countTextTokens } from "../../tokens.js";
+import { words } from "./demo-provider.js";
 import { demoReply } from "./demo-reply.js";
 
 // SPEC 10: the demo's side of a realtime session, in the text part of OpenAI's
@@ -37,8 +38,6 @@ const itemCreate = z.object({ item: messageItem });
 const sessionUpdate = z.object({ session: z.object({ type: z.literal("realtime").optional(), instructions: z.string().optional() }) });
 
 const appendAudio = z.object({ audio: z.string() });
-
-const words = (text: string): string[] => text.match(/\s*\S+|\s+/g) ?? [];
 
 /** Where a client event was wrong, as OpenAI's error `param` names it: `item.content.0.type`. */
 const paramOf = (error: z.ZodError) => error.issues[0]?.path.join(".") || null;
