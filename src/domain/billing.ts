@@ -104,6 +104,8 @@ export interface SettledHold {
   chargedCents: number;
   /** false when the hold had been closed before (a retried settle, or the sweeper got there first). */
   settledNow: boolean;
+  /** true when the sweeper had ended the hold first: the request is already recorded as interrupted. */
+  endedBySweeper: boolean;
 }
 
 export interface BillingDeps {
@@ -436,7 +438,7 @@ export function createBilling({ db, clock, holdTtlMs }: BillingDeps) {
     }
     const closed = await closeHold({ requestId, costCents, closeAs: costCents > 0 ? "settled" : "released", ending, now: clock.now() });
     if (!closed.found) throw new DomainError("not_found", `No hold for request ${requestId}.`);
-    return { chargedCents: closed.chargedCents, settledNow: closed.closedNow };
+    return { chargedCents: closed.chargedCents, settledNow: closed.closedNow, endedBySweeper: !closed.closedNow && closed.status === "expired" };
   }
 
   /**

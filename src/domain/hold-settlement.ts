@@ -57,8 +57,12 @@ export interface CloseHold {
 export type ClosedHold =
   | { found: false }
   | { found: true; closedNow: true; chargedCents: number }
-  /** Closed before: chargedCents is what its usage entry charged then. */
-  | { found: true; closedNow: false; chargedCents: number };
+  /**
+   * Not closed by this call: `status` is how it was closed before (or still
+   * active, where the sweeper's guard left it open); chargedCents is what its
+   * usage entry charged then.
+   */
+  | { found: true; closedNow: false; status: HoldStatus; chargedCents: number };
 
 interface CloseHoldsValues extends Record<string, unknown> {
   requestIds: string[];
@@ -196,14 +200,15 @@ const closeHoldsStatement = preparedStatement<CloseHoldsValues>("close_holds", (
 });
 
 /**
- * What closed holds charged when they were closed: read by a statement of its
- * own, because closeHolds' snapshot predates its wait for the account lock,
- * during which another closer may have committed.
+ * How closed holds were closed and what they charged then: read by a
+ * statement of its own, because closeHolds' snapshot predates its wait for
+ * the account lock, during which another closer may have committed.
  */
-const earlierChargesStatement = preparedStatement<{ accountIds: string[]; requestIds: string[] }>("earlier_charges", (p) => sql`
-  select k.request_id, (-le.amount_cents)::text as charged
+const earlierClosesStatement = preparedStatement<{ accountIds: string[]; requestIds: string[] }>("earlier_closes", (p) => sql`
+  select k.request_id, h.status, (-le.amount_cents)::text as charged
   from unnest(${p.accountIds}::text[], ${p.requestIds}::text[]) as k(account_id, request_id)
-  join ${ledgerEntries} le on le.account_id = k.account_id and le.idempotency_key = 'usage:' || k.request_id`);
+  join ${holds} h on h.request_id = k.request_id
+  left join ${ledgerEntries} le on le.account_id = k.account_id and le.idempotency_key = 'usage:' || k.request_id`);
 
 /** Ends holds in one statement; the answers come in the order of `inputs`. */
 export async function closeHolds(db: Db, inputs: readonly CloseHold[]): Promise<ClosedHold[]> {
@@ -226,22 +231,24 @@ export async function closeHolds(db: Db, inputs: readonly CloseHold[]): Promise<
     at: new Date(Math.max(...inputs.map((c) => c.now.getTime()))).toISOString(),
   });
   const closedBefore = rows.filter((row) => row.account_id !== null && row.charged === null);
-  const earlier = new Map<string, number>();
+  const earlier = new Map<string, { status: HoldStatus; chargedCents: number }>();
   if (closedBefore.length > 0) {
-    const charges = await earlierChargesStatement<{ request_id: string; charged: string }>(db, {
+    const closes = await earlierClosesStatement<{ request_id: string; status: HoldStatus; charged: string | null }>(db, {
       accountIds: closedBefore.map((row) => row.account_id!),
       requestIds: closedBefore.map((row) => inputs[row.ord - 1]!.requestId),
     });
-    for (const { request_id, charged } of charges) earlier.set(request_id, Number(charged));
+    for (const { request_id, status, charged } of closes) earlier.set(request_id, { status, chargedCents: Number(charged ?? 0) });
   }
-  // A request named twice in one batch was closed once: the first naming closed it.
-  const closedHere = new Set<string>();
+  // A request named twice in one batch was closed once, as its first naming asked.
+  const closedHere = new Map<string, HoldStatus>();
   return rows.map((row): ClosedHold => {
-    const { requestId } = inputs[row.ord - 1]!;
+    const { requestId, closeAs } = inputs[row.ord - 1]!;
     if (row.account_id === null) return { found: false };
-    if (row.charged === null) return { found: true, closedNow: false, chargedCents: earlier.get(requestId) ?? 0 };
-    const closedNow = !closedHere.has(requestId);
-    closedHere.add(requestId);
-    return { found: true, closedNow, chargedCents: Number(row.charged) };
+    if (row.charged === null) return { found: true, closedNow: false, ...earlier.get(requestId)! };
+    const chargedCents = Number(row.charged);
+    const firstClose = closedHere.get(requestId);
+    if (firstClose) return { found: true, closedNow: false, status: firstClose, chargedCents };
+    closedHere.set(requestId, closeAs);
+    return { found: true, closedNow: true, chargedCents };
   });
 }

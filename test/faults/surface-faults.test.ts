@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MAX_AUDIO_BYTES } from "../../src/domain/surfaces/transcription.js";
 import { eventually } from "../support/eventually.js";
+import { opsClient } from "../support/ops-client.js";
 import { openSession, type Session } from "../support/realtime-client.js";
 import { type RealtimeUpstream, startRealtimeUpstream } from "../support/realtime-upstream.js";
 import type { ServerProcess } from "../support/server-process.js";
@@ -297,33 +298,70 @@ describe("kill -9 while surface requests wait on a slow upstream", () => {
   }, 60_000);
 });
 
-describe("a surface request whose hold the sweeper ends while its upstream answers", () => {
-  it("is not delivered: 503, unbilled, recorded once as interrupted", async () => {
-    const server = await stack.startServer();
-    const { accountId, key } = await stack.customer(server, 1_000);
-    surfaces.set({ answerDelayMs: 6_000 });
-    const sending = sendSurface(server, key, "embeddings");
-    await eventually(async () => surfaces.requests.length, (n) => n === 1, 5_000);
+describe("a request whose hold the sweeper ends while its upstream answers", () => {
+  /**
+   * Lets the sweeper end the account's only hold while its upstream answers.
+   * Checkpoints skip a hold locked by someone else, so holding its row lock
+   * past HOLD_TTL_SECONDS stops its expiry from moving, as when the process's
+   * checkpoints cannot reach the database; then the sweeper ends it.
+   */
+  async function sweepWhileAnswering(accountId: string): Promise<void> {
     const { requestId } = await onlyRequest(stack.sql, accountId);
-    // Checkpoints skip a hold locked by someone else, so holding its row lock past HOLD_TTL_SECONDS stops its
-    // expiry from moving, as when the process's checkpoints cannot reach the database; then the sweeper ends it.
     await stack.sql.begin(async (tx) => {
       await tx`select 1 from holds where request_id = ${requestId} for update`;
       await sleep(3_000);
     });
     const swept = await eventually(() => onlyRequest(stack.sql, accountId), (t) => t.hold?.status !== "active", 5_000);
     expect(swept.hold?.status, "the sweeper ended the hold while the upstream answered").toBe("expired");
+  }
+
+  const interruptedUnbilled = {
+    record: { status: "interrupted", httpStatus: 503, errorCode: "service_unavailable", costCents: 0 },
+    chargedCents: 0,
+    chargeKeys: [],
+  };
+
+  it("a surface's answer is not delivered: 503, unbilled, recorded once as interrupted", async () => {
+    const server = await stack.startServer();
+    const { accountId, key } = await stack.customer(server, 1_000);
+    surfaces.set({ answerDelayMs: 6_000 });
+    const sending = sendSurface(server, key, "embeddings");
+    await eventually(async () => surfaces.requests.length, (n) => n === 1, 5_000);
+    await sweepWhileAnswering(accountId);
 
     const outcome = await sending;
-    const trail = await onlyRequest(stack.sql, accountId);
     expect({ status: outcome.status, code: outcome.body?.error?.code }).toEqual({ status: 503, code: "service_unavailable" });
-    expect(trail).toMatchObject({
-      record: { status: "interrupted", httpStatus: 503, errorCode: "service_unavailable", costCents: 0 },
-      chargedCents: 0,
-      chargeKeys: [],
-    });
+    expect(await onlyRequest(stack.sql, accountId)).toMatchObject(interruptedUnbilled);
     await stack.expectExactBooks();
     await server.stop();
+  }, 30_000);
+
+  it("a chat the plan covers is not delivered either: 503, and the week gets its chat back", async () => {
+    const server = await stack.startServer();
+    const { accountId, key } = await stack.customer(server, 1_000);
+    const ops = opsClient(server.url);
+    await ops.accounts.setPlan.mutate({ accountId, plan: "free" });
+    stack.upstream.set({ headersDelayMs: 6_000 });
+    try {
+      const sending = fetch(`${server.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "sentx-v1", messages: [{ role: "user", content: "Hi" }] }),
+      });
+      await eventually(async () => stack.upstream.requests.length, (n) => n === 1, 5_000);
+      expect(await ops.plans.weeklyQuota.query({ accountId }), "the chat holds its place in the week").toMatchObject({ used: 1, remaining: 49 });
+      await sweepWhileAnswering(accountId);
+
+      const outcome = await sending;
+      expect({ status: outcome.status, code: ((await outcome.json()) as any).error?.code }).toEqual({ status: 503, code: "service_unavailable" });
+      expect(await onlyRequest(stack.sql, accountId)).toMatchObject(interruptedUnbilled);
+      expect(await ops.plans.weeklyQuota.query({ accountId }), "no chat of the week used").toMatchObject({ used: 0, remaining: 50 });
+      expect((await accountBooks(stack.sql, accountId)).balanceCents).toBe(1_000);
+      await stack.expectExactBooks();
+    } finally {
+      stack.upstream.reset();
+      await server.stop();
+    }
   }, 30_000);
 });
 

@@ -219,7 +219,7 @@ export function holdBatchScenarios(getDb: () => Db): void {
         closing(x2, 2, clock.now()),
       ]);
 
-      const closedBefore = { found: true, closedNow: false, chargedCents: 2 };
+      const closedBefore = { found: true, closedNow: false, status: "settled", chargedCents: 2 };
       expect(answers).toEqual([charged(4), { found: false }, closedBefore, charged(1), charged(2)]);
       expect(await settlementView(db, x!.id, [x1, x2])).toMatchObject({
         balanceCents: 47,
@@ -247,7 +247,7 @@ export function holdBatchScenarios(getDb: () => Db): void {
 
       const view = await settlementView(db, account.id, [requestId]);
       expect(view).toMatchObject({ balanceCents: 48, heldCents: 0, entries: [{ amountCents: -2 }], records: [{ costCents: 2 }] });
-      expect(answers).toEqual([charged(2), { found: true, closedNow: false, chargedCents: 2 }]);
+      expect(answers).toEqual([charged(2), { found: true, closedNow: false, status: "settled", chargedCents: 2 }]);
     });
   });
 }

@@ -307,7 +307,7 @@ export function billingScenarios(getDb: () => Db): void {
       const requestId = newId.request();
       await reserve(billing, account.id, { requestId, request: { ...TEST_REQUEST, identity: { userId: "u-1", sessionId: "s-1" } } });
 
-      expect(await settle(billing, requestId, 2)).toEqual({ chargedCents: 2, settledNow: true });
+      expect(await settle(billing, requestId, 2)).toEqual({ chargedCents: 2, settledNow: true, endedBySweeper: false });
 
       const money = await moneyState(db, account.id);
       expect(money).toMatchObject({ balanceCents: 98, heldCents: 0, ledgerSumCents: 98 });
@@ -347,7 +347,7 @@ export function billingScenarios(getDb: () => Db): void {
         await db.execute(sql.raw("drop trigger refuse_record on requests"));
         await db.execute(sql.raw("drop function refuse_record()"));
       }
-      expect(await settle(billing, requestId, 2)).toEqual({ chargedCents: 2, settledNow: true });
+      expect(await settle(billing, requestId, 2)).toEqual({ chargedCents: 2, settledNow: true, endedBySweeper: false });
       expect(await requestRow(db, requestId)).toMatchObject({ costCents: 2 });
     });
 
@@ -363,9 +363,9 @@ export function billingScenarios(getDb: () => Db): void {
       const different = await settle(billing, requestId, 9);
 
       expect([first, second, different]).toEqual([
-        { chargedCents: 3, settledNow: true },
-        { chargedCents: 3, settledNow: false },
-        { chargedCents: 3, settledNow: false },
+        { chargedCents: 3, settledNow: true, endedBySweeper: false },
+        { chargedCents: 3, settledNow: false, endedBySweeper: false },
+        { chargedCents: 3, settledNow: false, endedBySweeper: false },
       ]);
       const money = await moneyState(db, account.id);
       expect(money).toMatchObject({ balanceCents: 97, heldCents: 0, ledgerSumCents: 97 });
@@ -380,8 +380,8 @@ export function billingScenarios(getDb: () => Db): void {
       await reserve(billing, account.id, { requestId });
 
       const failed = { status: "failed", httpStatus: 503, errorCode: "upstream_unavailable", inputTokens: 0, outputTokens: 0 } as const;
-      expect(await billing.settleHold({ requestId, costCents: 0, ending: failed })).toEqual({ chargedCents: 0, settledNow: true });
-      expect(await settle(billing, requestId, 5)).toEqual({ chargedCents: 0, settledNow: false });
+      expect(await billing.settleHold({ requestId, costCents: 0, ending: failed })).toEqual({ chargedCents: 0, settledNow: true, endedBySweeper: false });
+      expect(await settle(billing, requestId, 5)).toEqual({ chargedCents: 0, settledNow: false, endedBySweeper: false });
 
       expect(await holdOf(db, requestId)).toMatchObject({ status: "released" });
       expect(await requestRow(db, requestId)).toMatchObject({ status: "failed", httpStatus: 503, costCents: 0 });
@@ -463,8 +463,8 @@ export function billingScenarios(getDb: () => Db): void {
       // 20 − 2 − 1 charged from the checkpoints; fresh still holds 3.
       expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 17, heldCents: 3, ledgerSumCents: 17 });
 
-      // The request that outlived its hold reports the sweeper's charge and adds nothing.
-      expect(await settle(billing, late, 2)).toEqual({ chargedCents: 1, settledNow: false });
+      // The request that outlived its hold reports the sweeper's charge and adds nothing, and that the sweeper ended it.
+      expect(await settle(billing, late, 2)).toEqual({ chargedCents: 1, settledNow: false, endedBySweeper: true });
       const money = await moneyState(db, account.id);
       expect(money).toMatchObject({ balanceCents: 17, heldCents: 3 });
       expect(money.usageEntries).toHaveLength(2);

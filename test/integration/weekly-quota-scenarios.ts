@@ -52,8 +52,8 @@ export function weeklyQuotaScenarios(getDb: () => Db) {
       expect(hold).toMatchObject({ covered: true, amountCents: 0, maxTokens: 3_000, weeklyChats: { limit: 50, remaining: 49 } });
       expect(hold.weeklyChats!.resetsAt.toISOString()).toBe("2027-05-10T00:00:00.000Z");
       expect(await week()).toMatchObject({ used: 0, reserved: 1, planCap: 50 });
-      expect(await settle(billing, requestId, 3)).toEqual({ chargedCents: 0, settledNow: true });
-      expect(await settle(billing, requestId, 3)).toEqual({ chargedCents: 0, settledNow: false });
+      expect(await settle(billing, requestId, 3)).toEqual({ chargedCents: 0, settledNow: true, endedBySweeper: false });
+      expect(await settle(billing, requestId, 3)).toEqual({ chargedCents: 0, settledNow: false, endedBySweeper: false });
       expect(await week()).toMatchObject({ used: 1, reserved: 0 });
       expect(await requestRow(db, requestId)).toMatchObject({ costCents: 0, status: "succeeded" });
       expect(await moneyState(db, account.id)).toMatchObject({ balanceCents: 0, heldCents: 0, usageEntries: [] });

@@ -307,12 +307,14 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       if (slot) slotReleased = slot.release();
       if (stream) activeStreams--;
       const costCents = ending.usage ? price(ending.usage) : 0;
+      // What the settle charges: nothing when the plan covers the call (its list price still counts the chat).
+      const dueCents = hold.covered ? 0 : costCents;
       trace.outcome = ending.status;
       trace.inputTokens = ending.usage?.promptTokens ?? 0;
       trace.outputTokens = ending.usage?.completionTokens ?? 0;
       const settle = () => retryOnConnectionLoss(() => billing.settleHold({ requestId, costCents, ending: recordOf(ending, stream) }));
       const report = (settled: { chargedCents: number }) => {
-        if (settled.chargedCents < costCents && !hold.covered) {
+        if (settled.chargedCents < dueCents) {
           logger.warn({ requestId, costCents, chargedCents: settled.chargedCents }, "usage exceeded what the balance allowed; charged what was available");
         }
         trace.costCents = settled.chargedCents;
@@ -323,12 +325,10 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
       if (beforeDelivery) {
         try {
           const settled = await settle();
-          // Fix (found by test/faults/surface-faults.test.ts): a hold closed before this settle, unbilled, though
-          // the answer has a price, was ended by the sweeper (this process's checkpoints had not reached it for
-          // a whole TTL): released and recorded interrupted. Delivering the answer now would deliver it unbilled.
-          if (!settled.settledNow && settled.chargedCents === 0 && costCents > 0 && !hold.covered) {
-            throw new Error("the hold was ended by the sweeper before the request settled");
-          }
+          // Found by test/faults/surface-faults.test.ts: the sweeper ends a hold whose checkpoints have not
+          // reached the database for a whole TTL, recording the request interrupted, unbilled (and giving a
+          // covered chat back to its week). Delivering the answer now would deliver it unbilled.
+          if (settled.endedBySweeper) throw new Error("the hold was ended by the sweeper before the request settled");
           ended = Promise.resolve(report(settled));
           close();
           return ended;
@@ -351,10 +351,8 @@ export function createMetering({ billing, requestLog, limits, checkpoints, clock
             if (settled) report(settled);
             close(settled !== null);
           });
-          // What the settle will charge: nothing when the plan covers the call.
-          const charging = hold.covered ? 0 : costCents;
-          trace.costCents = charging;
-          return { chargedCents: charging };
+          trace.costCents = dueCents;
+          return { chargedCents: dueCents };
         },
       );
       return ended;
