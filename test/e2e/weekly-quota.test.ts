@@ -327,7 +327,7 @@ describe("what counts as a chat", () => {
     expect(await requestRow(db(), spoke)).toMatchObject({ status: "interrupted", costCents: 0, outputTokens: 5 });
 
     const ending = { status: "succeeded" as const, httpStatus: 200, errorCode: null, inputTokens: 10, outputTokens: 5 };
-    expect(await billing.settleHold({ requestId: spoke, costCents: 1, ending })).toEqual({ chargedCents: 0, settledNow: false });
+    expect(await billing.settleHold({ requestId: spoke, costCents: 1, ending })).toEqual({ chargedCents: 0, settledNow: false, endedBySweeper: true });
     expect(await quota(free.accountId)).toMatchObject({ used: 1, remaining: 49 });
     expect(await moneyState(db(), free.accountId)).toMatchObject({ balanceCents: 0, heldCents: 0, usageEntries: [] });
   });
