@@ -82,7 +82,10 @@ export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type ModelTable = z.infer<typeof modelTableSchema>;
 export type Capability = z.infer<typeof capabilitySchema>;
-export type ModelPricing = ModelConfig["pricing"];
+
+/** An upstream serves the model's capabilities it lists, or all of them when it lists none. */
+export const serves = (upstream: UpstreamConfig, capability: EndpointCapability) =>
+  upstream.provider === "demo" || upstream.capabilities === undefined || upstream.capabilities.includes(capability);
 
 /** Out of the box: one model served by the built-in demo provider, on every surface. */
 export const demoModelTable: z.input<typeof modelTableSchema> = {
@@ -111,8 +114,6 @@ const SURFACE_NAMES: Record<EndpointCapability, string> = {
 export interface ModelCatalog {
   list(): ModelConfig[];
   get(id: string): ModelConfig | undefined;
-  /** SPEC 2: any name is accepted; unknown names go to the default model. */
-  resolve(requested: string): ModelConfig;
   /**
    * The model for a surface (SPEC 10). A model of the table that lacks the
    * capability is 400; an unknown name goes to the first model offering it
@@ -125,14 +126,14 @@ export interface ModelCatalog {
 export function createModelCatalog(table: ModelTable): ModelCatalog {
   const byId = new Map(table.models.map((m) => [m.id, m]));
   const fallback = byId.get(table.defaultModel)!;
-  const offering = (capability: EndpointCapability) =>
-    [fallback, ...table.models.filter((m) => m !== fallback)].filter((m) => m.capabilities.includes(capability));
+  const defaultFirst = [fallback, ...table.models.filter((m) => m !== fallback)];
+  // The table is fixed once loaded, so each capability's models are listed once.
+  const offering = new Map(ENDPOINT_CAPABILITIES.map((c) => [c, defaultFirst.filter((m) => m.capabilities.includes(c))]));
   return {
     list: () => table.models,
     get: (id) => byId.get(id),
-    resolve: (requested) => byId.get(requested) ?? fallback,
     resolveFor(capability, requested) {
-      const candidates = offering(capability);
+      const candidates = offering.get(capability)!;
       const surface = SURFACE_NAMES[capability];
       if (candidates.length === 0) throw new DomainError("model_not_found", `No model on this server offers ${surface}.`, "model");
       const named = byId.get(requested);

@@ -85,6 +85,7 @@ export interface UpstreamSpeech {
 export interface RerankRequest extends SurfaceRequest {
   query: string;
   documents: string[];
+  /** How many results to return, the best first; at most the number of documents. */
   topN: number;
 }
 

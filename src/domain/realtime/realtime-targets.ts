@@ -1,4 +1,4 @@
-import type { ModelConfig } from "../inference/model-table.js";
+import { type ModelConfig, serves } from "../inference/model-table.js";
 
 /** Where a realtime session's upstream socket connects, and how it authenticates there. */
 export interface RealtimeTarget {
@@ -22,7 +22,7 @@ export function realtimeTargets(model: ModelConfig, demoBaseUrl?: string): Realt
     if (upstream.provider === "demo") {
       return demoBaseUrl ? [{ url: `${demoBaseUrl}/realtime?model=${encodeURIComponent(model.id)}`, headers: {}, label: "demo" }] : [];
     }
-    if (upstream.capabilities && !upstream.capabilities.includes("realtime")) return [];
+    if (!serves(upstream, "realtime")) return [];
     const url = new URL(`${upstream.baseUrl.replace(/\/+$/, "")}/realtime`);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("model", upstream.model);

@@ -1,15 +1,8 @@
-import type { Embedding } from "../inference/surface-provider.js";
+import type { Embedding, EmbeddingsRequest } from "../inference/surface-provider.js";
 import { type Charged, inputPricing, type SurfaceCall, type SurfaceCalls } from "./surface-call.js";
 import { countUnderHold, coverInput, inputUsage, tokensUpperBound } from "./token-input.js";
 
-export interface EmbeddingsInput {
-  model: string;
-  /** Texts, or token arrays. */
-  input: string[] | number[][];
-  encodingFormat: "float" | "base64";
-  dimensions?: number;
-  params: Record<string, unknown>;
-}
+export type EmbeddingsInput = Omit<EmbeddingsRequest, "trace">;
 
 const isTexts = (input: EmbeddingsInput["input"]): input is string[] => typeof input[0] === "string";
 
@@ -28,17 +21,7 @@ export function createEmbeddings(calls: SurfaceCalls) {
         // Token arrays are counted already; texts are counted under the hold.
         const counted = tokenArrays ? upperBound : await countUnderHold(metered, pricing, input.input as string[]);
         if (tokenArrays) await coverInput(metered, pricing, counted);
-        const answer = await provider.embeddings(
-          {
-            model: metered.model.id,
-            input: input.input,
-            encodingFormat: input.encodingFormat,
-            ...(input.dimensions !== undefined && { dimensions: input.dimensions }),
-            params: input.params,
-            trace: call.trace,
-          },
-          metered.signal,
-        );
+        const answer = await provider.embeddings({ ...input, model: metered.model.id, trace: call.trace }, metered.signal);
         return { result: answer.data, usage: inputUsage(answer.usage, counted, upperBound) };
       },
     );

@@ -1,18 +1,13 @@
 import { DomainError } from "../errors.js";
 import type { ModelConfig } from "../inference/model-table.js";
 import { UpstreamError } from "../inference/provider.js";
-import type { GeneratedImage } from "../inference/surface-provider.js";
+import type { GeneratedImage, ImagesRequest } from "../inference/surface-provider.js";
 import { INSUFFICIENT_BALANCE_MESSAGE } from "../ledger.js";
 import { type Charged, type SurfaceCall, type SurfaceCalls } from "./surface-call.js";
 
-export interface ImagesInput {
-  model: string;
-  prompt: string;
-  n: number;
+export interface ImagesInput extends Omit<ImagesRequest, "trace" | "size"> {
   /** WIDTHxHEIGHT; absent: 1024x1024 when the model prices it, else its first size. */
   size?: string;
-  responseFormat?: "b64_json" | "url";
-  params: Record<string, unknown>;
 }
 
 const PREFERRED_SIZE = "1024x1024";
@@ -44,11 +39,7 @@ export function createImages(calls: SurfaceCalls) {
       async (metered, provider, { size }) => {
         // Unlike a chat answer, a picture cannot be cut short to fit the balance: fewer images than asked is a refusal.
         if ((await metered.fitOutput(0, input.n)) < input.n) throw new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
-        const { prompt, n, responseFormat, params } = input;
-        const answer = await provider.images(
-          { model: metered.model.id, prompt, n, size, ...(responseFormat && { responseFormat }), params, trace: call.trace },
-          metered.signal,
-        );
+        const answer = await provider.images({ ...input, model: metered.model.id, size, trace: call.trace }, metered.signal);
         if (answer.data.length === 0) throw new UpstreamError("The upstream returned no image.", "bad_response", true);
         return { result: answer.data, usage: { promptTokens: 0, completionTokens: answer.data.length } };
       },

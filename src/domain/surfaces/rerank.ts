@@ -1,15 +1,8 @@
-import type { RerankResult } from "../inference/surface-provider.js";
+import type { RerankRequest, RerankResult } from "../inference/surface-provider.js";
 import { type Charged, inputPricing, type SurfaceCall, type SurfaceCalls } from "./surface-call.js";
 import { countUnderHold, inputUsage, tokensUpperBound } from "./token-input.js";
 
-export interface RerankInput {
-  model: string;
-  query: string;
-  documents: string[];
-  /** How many results to return, the best first; at most the number of documents. */
-  topN: number;
-  params: Record<string, unknown>;
-}
+export type RerankInput = Omit<RerankRequest, "trace">;
 
 /** SPEC 10: rerank, priced by the tokens of the query and the documents at the model's input price. */
 export function createRerank(calls: SurfaceCalls) {
@@ -24,10 +17,9 @@ export function createRerank(calls: SurfaceCalls) {
       (model) => ({ pricing: inputPricing(model.pricing.inputCentsPerMillion), inputUnits: upperBound, outputUnits: 0 }),
       async (metered, provider, { pricing }) => {
         const counted = await countUnderHold(metered, pricing, texts);
-        const { query, documents, topN, params } = input;
-        const answer = await provider.rerank({ model: metered.model.id, query, documents, topN, params, trace: call.trace }, metered.signal);
+        const answer = await provider.rerank({ ...input, model: metered.model.id, trace: call.trace }, metered.signal);
         // Best first, whatever order the upstream used, and never more than asked for.
-        const results = [...answer.results].sort((a, b) => b.relevance_score - a.relevance_score).slice(0, topN);
+        const results = [...answer.results].sort((a, b) => b.relevance_score - a.relevance_score).slice(0, input.topN);
         return { result: results, usage: inputUsage(answer.usage, counted, upperBound) };
       },
     );

@@ -1,14 +1,8 @@
-import type { UpstreamSpeech } from "../inference/surface-provider.js";
+import type { SpeechRequest, UpstreamSpeech } from "../inference/surface-provider.js";
 import { type Charged, inputPricing, type SurfaceCall, type SurfaceCalls } from "./surface-call.js";
 import { coverInput } from "./token-input.js";
 
-export interface SpeechInput {
-  model: string;
-  input: string;
-  voice: string;
-  responseFormat: string;
-  params: Record<string, unknown>;
-}
+export type SpeechInput = Omit<SpeechRequest, "trace">;
 
 /**
  * SPEC 10: speech, priced by the characters of its input, which are known
@@ -26,8 +20,7 @@ export function createSpeech(calls: SurfaceCalls) {
       (model) => ({ pricing: inputPricing(model.pricing.speechCentsPerMillionCharacters), inputUnits: characters, outputUnits: 0 }),
       async (metered, provider, { pricing }) => {
         await coverInput(metered, pricing, characters);
-        const { voice, responseFormat, params } = input;
-        const audio = await provider.speech({ model: metered.model.id, input: input.input, voice, responseFormat, params, trace: call.trace }, metered.signal);
+        const audio = await provider.speech({ ...input, model: metered.model.id, trace: call.trace }, metered.signal);
         return { result: audio, usage: { promptTokens: characters, completionTokens: 0 } };
       },
     );

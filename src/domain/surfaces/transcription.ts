@@ -46,8 +46,8 @@ export function createTranscription(calls: SurfaceCalls, deps: TranscriptionDeps
      * Refuse cheaply first: an account that cannot pay the 1-cent minimum is
      * refused before its upload is read, stored or decoded.
      */
-    async admit(call: SurfaceCall): Promise<void> {
-      if ((await deps.availableCents(call.caller.account.id)) < MIN_CHARGE_CENTS) {
+    async admit(accountId: string): Promise<void> {
+      if ((await deps.availableCents(accountId)) < MIN_CHARGE_CENTS) {
         throw new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
       }
     },

@@ -58,6 +58,12 @@ export const modelName = z
   .max(MAX_IDENTIFIER_LENGTH, { error: `model must be at most ${MAX_IDENTIFIER_LENGTH} characters.` })
   .refine((name) => !name.includes("\u0000"), { error: "model must not contain NUL characters." });
 
+/** The body's end-user fields, on every surface; the identity headers win over them (SPEC 3). */
+export const identity = {
+  user: z.string({ error: "user must be a string." }).optional(),
+  user_name: z.string({ error: "user_name must be a string." }).optional(),
+};
+
 export const chatCompletionRequest = z.object({
   model: modelName,
   // Counted, messages and parts, before any message is parsed.
@@ -76,8 +82,7 @@ export const chatCompletionRequest = z.object({
   top_p: between("top_p", 0, 1).nullish(),
   presence_penalty: between("presence_penalty", -2, 2).nullish(),
   frequency_penalty: between("frequency_penalty", -2, 2).nullish(),
-  user: z.string({ error: "user must be a string." }).optional(),
-  user_name: z.string({ error: "user_name must be a string." }).optional(),
+  ...identity,
   // Passed through unchanged to the upstream.
   tools: z.array(z.unknown(), { error: "tools must be an array." }).optional(),
   tool_choice: z.unknown().optional(),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { between, modelName, positiveInt } from "./chat-schema.js";
+import { between, identity, modelName, positiveInt } from "./chat-schema.js";
 
 // The requests of the surfaces beside chat (SPEC 10), with OpenAI's ranges
 // (and, for rerank, the shape Cohere and Jina share). Unknown fields are
@@ -11,11 +11,6 @@ export const MAX_IMAGES = 10;
 export const MAX_IMAGE_PROMPT_CHARACTERS = 32_000;
 export const MAX_SPEECH_CHARACTERS = 4096;
 export const MAX_RERANK_DOCUMENTS = 1000;
-
-const identity = {
-  user: z.string({ error: "user must be a string." }).optional(),
-  user_name: z.string({ error: "user_name must be a string." }).optional(),
-};
 
 const nonEmptyText = (field: string) => z.string({ error: `${field} must be a string.` }).min(1, { error: `${field} must not be empty.` });
 

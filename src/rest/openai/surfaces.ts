@@ -1,10 +1,11 @@
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Context } from "hono";
 import type { StagedBlob } from "../../domain/files/blob-store.js";
 import { newId } from "../../domain/ids.js";
 import type { Surfaces } from "../../domain/surfaces/index.js";
 import { MAX_AUDIO_BYTES } from "../../domain/surfaces/transcription.js";
 import { callContextOf, type MeteredEnv } from "../call-context.js";
+import { readIdentity } from "../identity-headers.js";
 import { readMultipartUpload } from "../multipart-upload.js";
 import { parseInput, parseJsonBody } from "../request-input.js";
 import { wantsCost } from "./chat-completions.js";
@@ -25,25 +26,6 @@ export interface SurfaceHandlerDeps {
 
 /** `cost_cents` beside the usage only when asked for with X-Include-Cost: 1, as for chat (SPEC 2). */
 const withCost = (c: Context, usage: Record<string, unknown>, costCents: number) => (wantsCost(c) ? { ...usage, cost_cents: costCents } : usage);
-
-/** A web stream over the upstream's bytes; cancelling it (the client went away) closes the upstream. */
-function webStream(body: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const iterator = body[Symbol.asyncIterator]();
-  return new ReadableStream({
-    async pull(controller) {
-      try {
-        const next = await iterator.next();
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
-      } catch (error) {
-        controller.error(error);
-      }
-    },
-    async cancel() {
-      await iterator.return?.();
-    },
-  });
-}
 
 export function surfaceHandlers({ surfaces, stage, now }: SurfaceHandlerDeps) {
   const created = () => Math.floor(now().getTime() / 1000);
@@ -83,8 +65,9 @@ export function surfaceHandlers({ surfaces, stage, now }: SurfaceHandlerDeps) {
     },
 
     async transcriptions(c: Context<Env>) {
-      const identityOnly = { user: undefined, user_name: undefined };
-      await surfaces.transcription.admit(callContextOf(c, "/v1/audio/transcriptions", identityOnly));
+      // Before the upload is read: a malformed identity header is refused, then an account that cannot pay.
+      readIdentity(c, {});
+      await surfaces.transcription.admit(c.get("caller").account.id);
       const signal = c.req.raw.signal;
       const upload = await readMultipartUpload(c.req.raw, (bytes) => stage(bytes, { maxBytes: MAX_AUDIO_BYTES, signal }), MAX_AUDIO_BYTES);
       try {
@@ -120,7 +103,8 @@ export function surfaceHandlers({ surfaces, stage, now }: SurfaceHandlerDeps) {
       const headers: Record<string, string> = { "content-type": answer.result.contentType };
       // Audio has no usage block: the cost, when asked for, travels as a header.
       if (wantsCost(c)) headers["x-cost-cents"] = String(answer.costCents);
-      return c.body(webStream(answer.result.body) as ReadableStream, 200, headers);
+      // Cancelling the web stream (the client went away) destroys the Readable, which closes the upstream.
+      return c.body(Readable.toWeb(Readable.from(answer.result.body)) as ReadableStream, 200, headers);
     },
 
     async rerank(c: Context<Env>) {

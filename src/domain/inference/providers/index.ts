@@ -1,7 +1,7 @@
 import type { Dispatcher } from "undici";
 import type { Logger } from "../../logger.js";
 import type { DomainMetrics } from "../../metrics.js";
-import type { EndpointCapability, ModelConfig, UpstreamConfig } from "../model-table.js";
+import { type EndpointCapability, type ModelConfig, serves } from "../model-table.js";
 import { createDemoProvider } from "./demo/demo-provider.js";
 import { type Provider, withFailover } from "./failover.js";
 import { createOpenAICompatibleProvider } from "./openai-compatible/openai-compatible-provider.js";
@@ -17,10 +17,6 @@ export interface ChatProviderDeps {
   logger?: Logger;
   metrics?: DomainMetrics;
 }
-
-/** An upstream serves the model's capabilities it lists, or all of them when it lists none. */
-const serves = (upstream: UpstreamConfig, capability: EndpointCapability) =>
-  upstream.provider === "demo" || upstream.capabilities === undefined || upstream.capabilities.includes(capability);
 
 /**
  * The provider of one model for one surface: the model's upstreams that serve

@@ -11,9 +11,8 @@ import { malformedResponse } from "./upstream-failures.js";
 // raised with beforeOutput = true so the failover around this may retry them.
 
 export type { OpenAICompatibleUpstream };
-export type OpenAICompatibleDeps = UpstreamClientDeps;
 
-export function createOpenAICompatibleProvider(upstream: OpenAICompatibleUpstream, deps: OpenAICompatibleDeps): Provider {
+export function createOpenAICompatibleProvider(upstream: OpenAICompatibleUpstream, deps: UpstreamClientDeps): Provider {
   const client = createUpstreamClient(upstream, deps);
   const { redact, timeoutMs } = client;
 
