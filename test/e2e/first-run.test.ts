@@ -119,6 +119,9 @@ describe("a configuration mistake", () => {
   const invalid = join(dataDir, "invalid.json");
   writeFileSync(invalid, JSON.stringify({ models: [{ id: "x", upstreams: [{ provider: "openai-compatible", baseUrl: "not a url" }] }] }));
   const missing = join(dataDir, "missing.json");
+  const unserved = join(dataDir, "unserved.json");
+  const chatOnly = { provider: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", model: "m", capabilities: ["chat"] };
+  writeFileSync(unserved, JSON.stringify({ models: [{ id: "x", upstreams: [chatOnly], capabilities: ["chat", "embeddings"] }] }));
 
   it.each([
     ["a bad env value", { PORT: "eighty" }, /Invalid configuration: PORT: /],
@@ -130,6 +133,11 @@ describe("a configuration mistake", () => {
       "a SENTX_MODELS_FILE that is not a model table",
       { SENTX_MODELS_FILE: invalid },
       new RegExp(`SENTX_MODELS_FILE ${invalid} is not a valid model table: models\\.0\\.upstreams\\.0\\.baseUrl`),
+    ],
+    [
+      "a model offering a surface none of its upstreams serves",
+      { SENTX_MODELS_FILE: unserved },
+      /models\.0\.capabilities: embeddings is offered but none of the model's upstreams serves it/,
     ],
     ["a HOST that is not this machine's", { HOST: "203.0.113.7" }, /HOST 203\.0\.113\.7 is not an address/],
   ])("%s stops the start with one line naming it, and no stack", async (_name, env, names) => {

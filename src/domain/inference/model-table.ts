@@ -66,6 +66,13 @@ export const modelSchema = z.object({
     .array(capabilitySchema)
     .default(["chat", "vision", "files", "tools"])
     .transform((list) => [...new Set(list.some(isEndpoint) ? list : ["chat" as const, ...list])]),
+}).superRefine((model, ctx) => {
+  // Refused at start: found at request time, it would fail every request of the surface after its hold.
+  for (const capability of model.capabilities.filter(isEndpoint)) {
+    if (!model.upstreams.some((upstream) => serves(upstream, capability))) {
+      ctx.addIssue({ code: "custom", path: ["capabilities"], message: `${capability} is offered but none of the model's upstreams serves it` });
+    }
+  }
 });
 
 export const modelTableSchema = z
