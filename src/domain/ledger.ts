@@ -55,7 +55,8 @@ function inTransaction<T>(dbOrTx: DbOrTx, fn: (tx: Tx) => Promise<T>): Promise<T
   return is(dbOrTx, PgTransaction) ? fn(dbOrTx as Tx) : dbOrTx.transaction(fn);
 }
 
-async function findByIdempotencyKey(db: DbOrTx, accountId: string, idempotencyKey: string): Promise<LedgerEntry | null> {
+/** The account's entry under this idempotency key, if one was posted. */
+export async function findByIdempotencyKey(db: DbOrTx, accountId: string, idempotencyKey: string): Promise<LedgerEntry | null> {
   const [entry] = await db
     .select()
     .from(ledgerEntries)

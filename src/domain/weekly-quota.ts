@@ -2,9 +2,9 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Clock } from "./clock.js";
 import type { Db, DbOrTx } from "./db.js";
 import { DomainError } from "./errors.js";
-import { INSUFFICIENT_BALANCE_MESSAGE, type Ledger } from "./ledger.js";
+import { findByIdempotencyKey, INSUFFICIENT_BALANCE_MESSAGE, type Ledger } from "./ledger.js";
 import { nextWeekStart, WEEKLY_BOOST, weeklyAllowance, weeklyChatCap, weekKey, weekStartOf } from "./plans.js";
-import { accounts, type LedgerEntry, ledgerEntries, weeklyChatUsage } from "./schema/index.js";
+import { accounts, type LedgerEntry, weeklyChatUsage } from "./schema/index.js";
 import { inScope, type TxScope } from "./tx-scope.js";
 
 // SPEC 10 for ops: where an account's week stands, and the Weekly Boost. The
@@ -62,17 +62,15 @@ export function createWeeklyQuota({ db, clock, ledger }: { db: Db; clock: Clock;
     };
   }
 
-  const boughtBoost = (entry: LedgerEntry) => {
-    const weekStart = weekStartOf(entry.createdAt);
-    return {
-      ledgerEntryId: entry.id,
-      weekStart: weekStart.toISOString(),
-      weekEndsAt: nextWeekStart(weekStart).toISOString(),
-      chats: WEEKLY_BOOST.chats,
-      priceCents: -entry.amountCents,
-      boughtAt: entry.createdAt.toISOString(),
-    };
-  };
+  /** `weekStart`: the week the boost was added to, which the entry was posted in. */
+  const boughtBoost = (entry: LedgerEntry, weekStart = weekStartOf(entry.createdAt)) => ({
+    ledgerEntryId: entry.id,
+    weekStart: weekStart.toISOString(),
+    weekEndsAt: nextWeekStart(weekStart).toISOString(),
+    chats: WEEKLY_BOOST.chats,
+    priceCents: -entry.amountCents,
+    boughtAt: entry.createdAt.toISOString(),
+  });
 
   return {
     weeklyQuota: (accountId: string): Promise<WeeklyQuota> => read(db, accountId),
@@ -91,10 +89,7 @@ export function createWeeklyQuota({ db, clock, ledger }: { db: Db; clock: Clock;
           .where(eq(accounts.id, input.accountId))
           .for("update");
         if (!account) throw new DomainError("not_found", `No account ${input.accountId}.`, "accountId");
-        const [earlier] = await tx
-          .select()
-          .from(ledgerEntries)
-          .where(and(eq(ledgerEntries.accountId, input.accountId), eq(ledgerEntries.idempotencyKey, boostKey(input.idempotencyKey))));
+        const earlier = await findByIdempotencyKey(tx, input.accountId, boostKey(input.idempotencyKey));
         if (earlier) return { boost: boughtBoost(earlier), duplicate: true, quota: await read(tx, input.accountId) };
 
         const cap = weeklyChatCap(account.plan);
@@ -105,6 +100,7 @@ export function createWeeklyQuota({ db, clock, ledger }: { db: Db; clock: Clock;
         if (account.balanceCents - account.heldCents < WEEKLY_BOOST.priceCents) {
           throw new DomainError("insufficient_balance", INSUFFICIENT_BALANCE_MESSAGE);
         }
+        // One instant names the week in the memo, the usage row and the answer, even a purchase at Monday 00:00.
         const weekStart = weekStartOf(clock.now());
         const { entry } = await ledger.post(tx, {
           accountId: input.accountId,
@@ -115,12 +111,12 @@ export function createWeeklyQuota({ db, clock, ledger }: { db: Db; clock: Clock;
         });
         await tx
           .insert(weeklyChatUsage)
-          .values({ accountId: input.accountId, weekStart: weekKey(weekStartOf(entry.createdAt)), boosts: 1 })
+          .values({ accountId: input.accountId, weekStart: weekKey(weekStart), boosts: 1 })
           .onConflictDoUpdate({
             target: [weeklyChatUsage.accountId, weeklyChatUsage.weekStart],
             set: { boosts: sql`${weeklyChatUsage.boosts} + 1` },
           });
-        return { boost: boughtBoost(entry), duplicate: false, quota: await read(tx, input.accountId) };
+        return { boost: boughtBoost(entry, weekStart), duplicate: false, quota: await read(tx, input.accountId) };
       });
     },
   };

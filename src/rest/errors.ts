@@ -1,9 +1,11 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { WeeklyQuotaExceededError } from "../domain/billing.js";
 import { isConnectionLoss } from "../domain/db.js";
 import { DomainError, isDomainError, RetryLaterError } from "../domain/errors.js";
 import type { Logger } from "../domain/logger.js";
+import { setWeeklyChatHeaders } from "./weekly-chat-headers.js";
 
 /** SPEC 8: the one error body of every /v1 and /api/v1 path. */
 export interface OpenAIErrorBody {
@@ -26,6 +28,7 @@ export function retryAfterHeaders(error: DomainError): [string, string][] {
 
 export function renderError(c: Context, error: DomainError) {
   for (const [name, value] of retryAfterHeaders(error)) c.header(name, value);
+  if (error instanceof WeeklyQuotaExceededError) setWeeklyChatHeaders(c, error.weeklyChats);
   return c.json(errorBody(error), error.status as ContentfulStatusCode);
 }
 

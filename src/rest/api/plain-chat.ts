@@ -2,12 +2,13 @@ import type { Context } from "hono";
 import { stream as streamBody } from "hono/streaming";
 import { isDomainError } from "../../domain/errors.js";
 import type { ChatCall, ChatInput, ChatService, ChatStreamEvent } from "../../domain/inference/chat.js";
-import type { ChatMessage, TokenUsage } from "../../domain/inference/provider.js";
+import type { ChatMessage } from "../../domain/inference/provider.js";
 import { coalescingWriter } from "../coalescing-sse.js";
 import { callContextOf, type MeteredEnv } from "../call-context.js";
+import { usageBlock } from "../openai/chat-completions.js";
 import { chatCompletionRequest } from "../openai/chat-schema.js";
 import { parseJsonBody } from "../request-input.js";
-import { withWeeklyChatHeaders } from "../weekly-chat-headers.js";
+import { setWeeklyChatHeaders } from "../weekly-chat-headers.js";
 
 // SPEC 10: chat for simple clients. The same chat as /v1/chat/completions (the
 // ChatService meters, bills and refuses alike); only the wire differs: the
@@ -25,12 +26,6 @@ export const PLAIN_CHAT_ENDPOINT = "/api/v1/chat";
 export const plainChatRequest = chatCompletionRequest
   .pick({ messages: true, stream: true, max_tokens: true, user: true, user_name: true })
   .extend({ model: chatCompletionRequest.shape.model.optional() });
-
-const usageBlock = (usage: TokenUsage) => ({
-  prompt_tokens: usage.promptTokens,
-  completion_tokens: usage.completionTokens,
-  total_tokens: usage.promptTokens + usage.completionTokens,
-});
 
 /**
  * The reply's text as it is generated, piece by piece (empty deltas skipped).
@@ -62,12 +57,14 @@ export function plainChatHandler(chat: ChatService, { defaultModel }: { defaultM
     c.req.raw.signal.addEventListener("abort", () => abort.abort(), { once: true });
 
     if (!body.stream) {
-      const result = await withWeeklyChatHeaders(c, () => chat.complete(call, input, abort.signal));
+      const result = await chat.complete(call, input, abort.signal);
+      setWeeklyChatHeaders(c, result.weeklyChats);
       const text = result.choices.map((choice) => choice.message.content ?? "").join("");
-      return c.json({ text, usage: usageBlock(result.usage) });
+      return c.json({ text, usage: usageBlock(result.usage, 0, false) });
     }
 
-    const reply = await withWeeklyChatHeaders(c, () => chat.stream(call, input, abort.signal));
+    const reply = await chat.stream(call, input, abort.signal);
+    setWeeklyChatHeaders(c, reply.weeklyChats);
     const pieces = textPieces(reply.events);
     // Read up to the first text before the status is sent: a failure until then is a plain JSON error with its status.
     const first = await pieces.next();

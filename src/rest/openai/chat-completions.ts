@@ -6,13 +6,13 @@ import { coalescingSse } from "../coalescing-sse.js";
 import { errorBody } from "../errors.js";
 import { callContextOf, type MeteredEnv } from "../call-context.js";
 import { parseJsonBody } from "../request-input.js";
-import { withWeeklyChatHeaders } from "../weekly-chat-headers.js";
+import { setWeeklyChatHeaders } from "../weekly-chat-headers.js";
 import { chatCompletionRequest, passThroughParams } from "./chat-schema.js";
 
 type Env = MeteredEnv;
 
 /** OpenAI's usage block; `cost_cents` only when the caller asked with X-Include-Cost: 1 (SPEC 2). */
-function usageBlock(usage: TokenUsage, costCents: number, includeCost: boolean) {
+export function usageBlock(usage: TokenUsage, costCents: number, includeCost: boolean) {
   return {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
@@ -51,7 +51,8 @@ export function chatCompletionsHandler(chat: ChatService) {
     c.req.raw.signal.addEventListener("abort", () => abort.abort(), { once: true });
 
     if (!body.stream) {
-      const result = await withWeeklyChatHeaders(c, () => chat.complete(call, input, abort.signal));
+      const result = await chat.complete(call, input, abort.signal);
+      setWeeklyChatHeaders(c, result.weeklyChats);
       return c.json({
         id: result.id,
         object: "chat.completion",
@@ -62,7 +63,8 @@ export function chatCompletionsHandler(chat: ChatService) {
       });
     }
 
-    const stream = await withWeeklyChatHeaders(c, () => chat.stream(call, input, abort.signal));
+    const stream = await chat.stream(call, input, abort.signal);
+    setWeeklyChatHeaders(c, stream.weeklyChats);
     const header = { id: stream.id, object: "chat.completion.chunk", created: stream.created, model: stream.model };
     return streamSSE(c, async (sse) => {
       sse.onAbort(() => abort.abort());
