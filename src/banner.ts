@@ -115,7 +115,7 @@ export function printBanner({
     ...modelLines(config),
     ...(firstRun ? firstRunLines(config, baseUrl, firstRun) : []),
     "",
-    `Ops CLI: npm run ops -- accounts.create '{"email":"you@example.com","initialCreditsCents":500}'`,
+    `Ops CLI: ${opsCommand(config)} accounts.create '{"email":"you@example.com","initialCreditsCents":500}'`,
     "",
   ];
   process.stderr.write(`${lines.join("\n")}\n`);

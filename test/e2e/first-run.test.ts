@@ -91,6 +91,7 @@ describe("the banner", () => {
     expect(banner).toMatch(/web dashboard: http:\/\/127\.0\.0\.1:\d+\/dashboard\n/);
     // Started with a DATA_DIR of its own, the ops command must name it to find the server and the ops token.
     expect(banner).toContain(`DATA_DIR=${JSON.stringify(dataDir)} npm run ops -- accounts.issueClaimToken`);
+    expect(banner).toContain(`Ops CLI: DATA_DIR=${JSON.stringify(dataDir)} npm run ops -- accounts.create`);
     expect(banner).toMatch(/then open http:\/\/127\.0\.0\.1:\d+\/dashboard\/claim, paste the claimToken/);
     expect(banner).toContain(`models, from SENTX_MODELS_FILE ${modelsFile}:`);
     expect(banner).toMatch(/house-llm \(default\) → openai-compatible vllm\.internal:8000 \(model qwen\), then DEMO provider/);
