@@ -7,6 +7,7 @@ import { loadConfig } from "../../src/config.js";
 import { silentLogger } from "../../src/domain/logger.js";
 import { listen } from "../../src/infra/http-server.js";
 import { createPlatform, type Platform } from "../../src/platform.js";
+import { offsetClock } from "../support/clock.js";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.js";
 import { domainCode, opsClient } from "../support/ops-client.js";
 import { moneyState, requestRow } from "../support/queries.js";
@@ -16,16 +17,7 @@ import { startTestPlatform, TEST_OPS_TOKEN, type TestPlatform } from "../support
 // real server (demo model), the ops API, and a second server instance on the
 // same database.
 
-/** Real time moved to wherever a test puts it, so weeks can start and end on demand. */
-function settableClock() {
-  let offsetMs = 0;
-  return {
-    now: () => new Date(Date.now() + offsetMs),
-    set: (at: Date) => void (offsetMs = at.getTime() - Date.now()),
-  };
-}
-
-const clock = settableClock();
+const clock = offsetClock();
 // A Wednesday noon (UTC): its week began Monday 2027-03-01 and ends Monday 2027-03-08.
 const WEDNESDAY = new Date("2027-03-03T12:00:00Z");
 const NEXT_MONDAY = new Date("2027-03-08T00:00:00Z");
